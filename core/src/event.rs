@@ -1,0 +1,147 @@
+//! An event count: sleep until a condition holds, without ever losing a
+//! wake-up, and without calling the [`Wait`] trait when nobody sleeps.
+//!
+//! Shared state: `seq`, the futex word, bumped by a notifier that saw a
+//! sleeper; and `sleepers`, the number of waiters that may be asleep.
+//!
+//! The protocol is Dekker's, with a `SeqCst` fence on each side:
+//!
+//! ```text
+//! waiter                          notifier
+//!   sleepers += 1                   make the condition true (Release store)
+//!   fence(SeqCst)      (F1)         fence(SeqCst)      (F2)
+//!   key = seq (Acquire)             if sleepers != 0 {
+//!   if condition { done }              seq += 1 (Release); wake(seq)
+//!   wait(seq, key)                  }
+//! ```
+//!
+//! In the single total order of the fences, either F2 comes first, and then
+//! the waiter's re-check after F1 sees the condition; or F1 comes first, and
+//! then the notifier sees `sleepers != 0` and bumps `seq`: if the bump comes
+//! after the waiter read `key`, the futex sees `seq != key` or the wake finds
+//! the waiter asleep; if before, the waiter's Acquire read of `key` synchronises
+//! with the bump and its re-check sees the condition. No interleaving loses
+//! the wake-up (modelled in loom-tests/tests/event.rs).
+//!
+//! The notifier's cost when nobody sleeps is the fence and one load of a line
+//! that only changes when someone goes to sleep.
+
+use crate::sync::{AtomicU32, Ordering, fence, spin_hint};
+use crate::wait::{Wait, WaitResult};
+
+/// The event count's shared words: 8 bytes.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct EventCount {
+    /// Futex word: bumped (wrapping) by each notify that saw a sleeper.
+    seq: AtomicU32,
+    /// Waiters that may be asleep on `seq`. Incremented by a waiter before its
+    /// final check, decremented after it wakes. A hostile value only causes
+    /// extra wake calls (too high) or a missed wake that the waiter's
+    /// deadline bounds (too low: that is a hostile peer).
+    sleepers: AtomicU32,
+}
+
+#[cfg(not(loom))]
+static_assertions::assert_eq_size!(EventCount, [u32; 2]);
+
+/// A condition check for [`EventCount::wait_until`]: `Some(result)` ends the
+/// wait, `None` means keep waiting.
+pub(crate) type Poll<R> = Option<R>;
+
+impl EventCount {
+    pub(crate) fn new() -> Self {
+        EventCount {
+            seq: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        }
+    }
+
+    /// Wakes every waiter, if any might be asleep. Call after making a
+    /// condition true with a Release store (or stronger).
+    #[inline]
+    pub(crate) fn notify<W: Wait>(&self, wait: &W) {
+        // SYNC POINT event F2: orders the caller's condition store before
+        // the `sleepers` load below, against the waiter's F1 (see module doc).
+        fence(Ordering::SeqCst);
+        // Relaxed: the fence above gives the ordering.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake_sleepers(wait);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_sleepers<W: Wait>(&self, wait: &W) {
+        // SYNC POINT event bump: Release pairs with the waiter's Acquire load
+        // of `key`, so a waiter that reads the bumped value sees the condition.
+        self.seq.fetch_add(1, Ordering::Release);
+        wait.wake(&self.seq, u32::MAX);
+    }
+
+    /// Waits until `poll` returns `Some`, spinning up to `spin_limit` polls
+    /// first, then sleeping through `wait`. Fails with [`TimedOut`] once
+    /// `now()` reaches `deadline` (never if `None`) with `poll` still `None`.
+    ///
+    /// `poll` must read its condition with Acquire (or stronger) loads.
+    pub(crate) fn wait_until<W: Wait, R>(
+        &self,
+        wait: &W,
+        spin_limit: u32,
+        deadline: Option<u64>,
+        mut poll: impl FnMut() -> Poll<R>,
+    ) -> Result<R, TimedOut> {
+        for _ in 0..spin_limit {
+            if let Some(r) = poll() {
+                return Ok(r);
+            }
+            spin_hint();
+        }
+        loop {
+            if let Some(r) = poll() {
+                return Ok(r);
+            }
+            if let Some(d) = deadline
+                && wait.now() >= d
+            {
+                return Err(TimedOut);
+            }
+            if let Some(r) = self.sleep_once(wait, deadline, &mut poll) {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// One announce / re-check / sleep round: `Some` if the re-check found the
+    /// condition, `None` after a wake-up or a timeout (the caller re-polls and
+    /// checks its deadline).
+    #[cold]
+    fn sleep_once<W: Wait, R>(
+        &self,
+        wait: &W,
+        deadline: Option<u64>,
+        poll: &mut impl FnMut() -> Poll<R>,
+    ) -> Option<R> {
+        // Relaxed: ordered by the fence that follows.
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // SYNC POINT event F1: orders the `sleepers` increment before the
+        // condition re-check, against the notifier's F2 (see module doc).
+        fence(Ordering::SeqCst);
+        // SYNC POINT event bump: Acquire pairs with `wake_sleepers`.
+        let key = self.seq.load(Ordering::Acquire);
+        let ready = poll();
+        if ready.is_none() {
+            // Woken or timed out: either way the caller polls again and
+            // checks its deadline against `now()`.
+            let _: WaitResult = wait.wait(&self.seq, key, deadline);
+        }
+        // Relaxed: the count is a hint for notifiers; a late decrement only
+        // costs them a spare wake call.
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        ready
+    }
+}
+
+/// The deadline of a blocking call passed before its condition held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimedOut;
