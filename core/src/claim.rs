@@ -1,6 +1,6 @@
 //! Role claims: "single producer" held across processes (DESIGN.md rule 5).
 //!
-//! A role (producer, consumer, ...) is a [`RoleClaim`] in the shared header: a
+//! A role (producer, consumer, ...) is a role slot in the shared header: a
 //! claim word `generation << 2 | state` and the pid of the holder. Taking the
 //! role is one CAS from `VACANT` or `CLOSED` to `HELD` with the generation
 //! bumped, so two claimants can never both win, and a `(pid, generation)` pair

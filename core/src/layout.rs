@@ -1,7 +1,7 @@
 //! The self-describing header at the start of every shared region
 //! (DESIGN.md, contract rule 2), and the checks `attach` runs on it.
 //!
-//! Every region starts with a [`RegionHeader`]: magic, layout version, kind,
+//! Every region starts with a 64-byte header: magic, layout version, kind,
 //! init state, sizes, capacity, element size and alignment, a schema
 //! fingerprint and the creator's pid. The creator writes it with the init
 //! state at `INITIALISING` and publishes `READY` last with a release store;
@@ -508,5 +508,32 @@ pub(crate) fn check_align(addr: usize) -> Result<(), usize> {
     match addr % REGION_ALIGN {
         0 => Ok(()),
         offset => Err(offset),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_tell_types_apart() {
+        assert_eq!(Schema::of::<u64>(), Schema::of::<u64>());
+        assert_ne!(Schema::of::<u64>(), Schema::of::<i64>());
+        assert_ne!(Schema::of::<u32>(), Schema::of::<[u8; 4]>());
+        assert_eq!(Schema::new(7), Schema(7));
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        assert_eq!(Kind::from_word(Kind::Spsc as u32), Some(Kind::Spsc));
+        assert_eq!(Kind::from_word(0), None);
+        assert_eq!(Kind::from_word(u32::MAX), None);
+    }
+
+    #[test]
+    fn alignment_check() {
+        assert_eq!(check_align(0), Ok(()));
+        assert_eq!(check_align(256), Ok(()));
+        assert_eq!(check_align(130), Err(2));
     }
 }

@@ -74,6 +74,15 @@
 //! - [`region`]: aligned in-process storage.
 #![no_std]
 #![deny(unsafe_code)]
+// The library itself names only `core`; its unit tests may use std.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::std_instead_of_core,
+        clippy::std_instead_of_alloc,
+        clippy::alloc_instead_of_core
+    )
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(loom)]
@@ -87,5 +96,6 @@ pub mod spsc;
 mod sync;
 pub mod wait;
 
+pub use bytemuck;
 pub use bytemuck::Pod;
 pub use layout::{AttachError, LayoutError, Schema};

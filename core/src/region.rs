@@ -92,3 +92,19 @@ impl<const N: usize> core::fmt::Debug for Region<N> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_region_is_handed_out_once_and_aligned() {
+        static R: Region<256> = Region::new();
+        let bytes = R.take().unwrap();
+        assert_eq!(bytes.len(), 256);
+        assert_eq!(bytes.as_ptr() as usize % crate::layout::REGION_ALIGN, 0);
+        assert!(R.take().is_none());
+        let mut local = Region::<8>::default();
+        assert_eq!(local.as_uninit_mut().len(), 8);
+    }
+}

@@ -143,3 +143,63 @@ pub(crate) fn deadline_after<W: Wait>(
         wait.now().saturating_add(nanos)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use core::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn spin_returns_when_the_word_differs() {
+        let word = AtomicU32::new(5);
+        let spin = Spin::new(|| 0u64);
+        assert_eq!(spin.wait(&word, 4, None), WaitResult::Woken);
+        spin.wake(&word, u32::MAX);
+    }
+
+    #[test]
+    fn spin_times_out_on_its_clock() {
+        let word = AtomicU32::new(5);
+        let now = Cell::new(0u64);
+        let spin = Spin::new(|| {
+            now.set(now.get() + 10);
+            now.get()
+        });
+        assert_eq!(spin.wait(&word, 5, Some(1_000)), WaitResult::TimedOut);
+        assert!(now.get() >= 1_000);
+    }
+
+    #[test]
+    fn spin_wakes_when_another_thread_changes_the_word() {
+        let word = AtomicU32::new(0);
+        let spin = Spin::new(|| 0u64);
+        std::thread::scope(|s| {
+            s.spawn(|| word.store(1, Ordering::Release));
+            assert_eq!(spin.wait(&word, 0, None), WaitResult::Woken);
+        });
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        let spin = Spin::new(|| u64::MAX - 5);
+        assert_eq!(deadline_after(&spin, None), None);
+        assert_eq!(
+            deadline_after(&spin, Some(core::time::Duration::from_secs(1))),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            deadline_after(&spin, Some(core::time::Duration::MAX)),
+            Some(u64::MAX)
+        );
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn std_clock_is_monotonic() {
+        let a = StdClock.now_ns();
+        let b = StdClock.now_ns();
+        assert!(b >= a);
+    }
+}
