@@ -11,7 +11,10 @@
 //! Happens-before: everything `init` wrote → `init_state.store(READY, Release)`
 //! → `init_state.load(Acquire) == READY` in `attach` → everything `attach` reads.
 
+#![allow(unsafe_code)]
+
 use core::fmt;
+use core::ptr::NonNull;
 
 use crate::sync::{AtomicU32, Ordering};
 
@@ -43,6 +46,16 @@ pub enum Kind {
     /// A single-producer single-consumer ring of fixed-size elements
     /// (a byte stream is a ring of `u8`).
     Spsc = 1,
+    /// A multi-producer multi-consumer ring of fixed-size elements.
+    Mpmc = 2,
+    /// A counting semaphore.
+    Semaphore = 3,
+    /// A set of counting semaphores operated on together.
+    SemaphoreSet = 4,
+    /// An SPSC ring of variable-length message frames.
+    FrameRing = 5,
+    /// A message queue with priorities and types.
+    MessageQueue = 6,
 }
 
 impl Kind {
@@ -50,6 +63,11 @@ impl Kind {
     pub const fn from_word(word: u32) -> Option<Kind> {
         match word {
             1 => Some(Kind::Spsc),
+            2 => Some(Kind::Mpmc),
+            3 => Some(Kind::Semaphore),
+            4 => Some(Kind::SemaphoreSet),
+            5 => Some(Kind::FrameRing),
+            6 => Some(Kind::MessageQueue),
             _ => None,
         }
     }
@@ -509,6 +527,66 @@ pub(crate) fn check_align(addr: usize) -> Result<(), usize> {
         0 => Ok(()),
         offset => Err(offset),
     }
+}
+
+/// Checks memory handed to an `init`: aligned, and at least `needed` bytes.
+pub(crate) fn check_init_memory(
+    ptr: NonNull<u8>,
+    len: usize,
+    needed: usize,
+) -> Result<(), LayoutError> {
+    check_align(ptr.as_ptr() as usize).map_err(|offset| LayoutError::Misaligned { offset })?;
+    if len < needed {
+        return Err(LayoutError::RegionTooSmall { needed, len });
+    }
+    Ok(())
+}
+
+/// Zeroes the `len - offset` body bytes after the header, so every element
+/// slot holds initialised (all-zero) bytes.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be valid for writes and not accessed by anyone
+/// else during the call; `offset <= len`.
+pub(crate) unsafe fn zero_body(ptr: NonNull<u8>, offset: usize, len: usize) -> NonNull<u8> {
+    debug_assert!(offset <= len);
+    // SAFETY: the caller guarantees the range is valid and exclusively ours.
+    unsafe {
+        let body = ptr.add(offset);
+        body.write_bytes(0, len - offset);
+        body
+    }
+}
+
+/// The first steps of every `attach`: alignment, room for a header of
+/// `header_size` bytes, then the header's identity (ready, magic, version,
+/// kind, element, schema). Returns the region header to read the capacity
+/// from.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be valid for reads for `'a` and hold initialised
+/// bytes; `header_size >= size_of::<RegionHeader>()`.
+pub(crate) unsafe fn attach_header<'a>(
+    ptr: NonNull<u8>,
+    len: usize,
+    header_size: usize,
+    identity: &Identity,
+) -> Result<&'a RegionHeader, AttachError> {
+    check_align(ptr.as_ptr() as usize).map_err(|offset| AttachError::Misaligned { offset })?;
+    if len < header_size {
+        return Err(AttachError::RegionTooSmall {
+            needed: header_size,
+            len,
+        });
+    }
+    // SAFETY: aligned (128 >= align of RegionHeader) and at least a header
+    // long, valid for 'a by the caller's contract; every field is an atomic,
+    // valid for any initialised bytes.
+    let region = unsafe { ptr.cast::<RegionHeader>().as_ref() };
+    region.check_identity(identity)?;
+    Ok(region)
 }
 
 #[cfg(test)]

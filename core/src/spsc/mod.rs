@@ -56,7 +56,7 @@ use crate::claim::{Claim, ClaimError, RoleClaim, RoleState};
 use crate::event::EventCount;
 use crate::layout::{
     AttachError, HeaderFields, Identity, Kind, LayoutError, MAX_REGION_SIZE, REGION_ALIGN,
-    RegionHeader, Schema, check_align,
+    RegionHeader, Schema, attach_header, check_init_memory, zero_body,
 };
 use crate::sync::{AtomicU32, Ordering, SlotTracker};
 use crate::wait::Wait;
@@ -289,13 +289,7 @@ impl<'a, T: Pod> Spsc<'a, T> {
         options: InitOptions,
     ) -> Result<Self, LayoutError> {
         let layout = Self::layout(capacity)?;
-        check_align(ptr.as_ptr() as usize).map_err(|offset| LayoutError::Misaligned { offset })?;
-        if len < layout.size {
-            return Err(LayoutError::RegionTooSmall {
-                needed: layout.size,
-                len,
-            });
-        }
+        check_init_memory(ptr, len, layout.size)?;
         let fields = Self::fields(capacity, layout, options);
         let header = ptr.cast::<SpscHeader>();
         // SAFETY: `ptr` is 128-aligned and valid for `layout.size >= size_of
@@ -318,13 +312,10 @@ impl<'a, T: Pod> Spsc<'a, T> {
             });
         }
         // SAFETY: the body lies inside the region (`body_offset + capacity *
-        // size_of::<T>() == layout.size <= len`); zeroing it makes every slot
-        // an initialised `T`, since `T: Pod` is valid for all-zero bytes.
-        let slots = unsafe {
-            let body = ptr.add(layout.body_offset);
-            body.write_bytes(0, layout.size - layout.body_offset);
-            body.cast::<T>()
-        };
+        // size_of::<T>() == layout.size <= len`) and is ours during init;
+        // zeroing makes every slot a valid `T`, since `T: Pod` is valid for
+        // all-zero bytes.
+        let slots = unsafe { zero_body(ptr, layout.body_offset, layout.size) }.cast::<T>();
         // SAFETY: just written above, and valid for 'a by the caller's contract.
         unsafe { header.as_ref() }.control.0.region.publish();
         Ok(Spsc {
@@ -359,25 +350,19 @@ impl<'a, T: Pod> Spsc<'a, T> {
         len: usize,
         schema: Schema,
     ) -> Result<Self, AttachError> {
-        check_align(ptr.as_ptr() as usize).map_err(|offset| AttachError::Misaligned { offset })?;
-        if len < size_of::<SpscHeader>() {
-            return Err(AttachError::RegionTooSmall {
-                needed: size_of::<SpscHeader>(),
-                len,
-            });
-        }
-        let header = ptr.cast::<SpscHeader>();
-        // SAFETY: aligned and at least a header long (checked above), valid
-        // for 'a by the caller's contract; every field is an atomic.
-        let hdr = unsafe { header.as_ref() };
-        let region = &hdr.control.0.region;
-        region.check_identity(&Self::identity(schema))?;
+        // SAFETY: the caller's contract covers `attach_header`'s.
+        let region =
+            unsafe { attach_header(ptr, len, size_of::<SpscHeader>(), &Self::identity(schema))? };
+        let hdr = ptr.cast::<SpscHeader>();
+        // SAFETY: `attach_header` checked alignment and that a whole
+        // SpscHeader fits; valid for 'a by the caller's contract.
+        let hdr: &SpscHeader = unsafe { hdr.as_ref() };
         let capacity = region.capacity();
         let layout =
             Self::layout(capacity).map_err(|_| AttachError::BadCapacity { found: capacity })?;
         region.check_geometry(len, layout.body_offset, layout.size)?;
         let ring = Spsc {
-            header,
+            header: ptr.cast(),
             // SAFETY: `body_offset + capacity * size_of::<T>() == layout.size
             // <= len` (checked geometry); the offset is a multiple of 128.
             slots: unsafe { ptr.add(layout.body_offset) }.cast::<T>(),
