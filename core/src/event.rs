@@ -45,6 +45,16 @@ pub(crate) struct EventCount {
 #[cfg(not(loom))]
 static_assertions::assert_eq_size!(EventCount, [u32; 2]);
 
+/// The two event counts of a ring, side by side on one line.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Events {
+    /// Receivers sleep here while empty; senders notify after publishing.
+    pub(crate) data_ready: EventCount,
+    /// Senders sleep here while full; receivers notify after releasing.
+    pub(crate) space_ready: EventCount,
+}
+
 /// A condition check for [`EventCount::wait_until`]: `Some(result)` ends the
 /// wait, `None` means keep waiting.
 pub(crate) type Poll<R> = Option<R>;

@@ -118,6 +118,13 @@ impl Fnv1a {
     }
 }
 
+/// A 128-byte line (fixed, not per-architecture: two processes built for
+/// different targets must agree on the layout). What different sides write
+/// goes on different lines.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct Line<T>(pub(crate) T);
+
 /// The first 64 bytes of every region.
 ///
 /// Every field is written once by the creator, before `init_state` becomes

@@ -89,6 +89,7 @@
 extern crate std;
 
 pub mod claim;
+pub mod error;
 mod event;
 pub mod layout;
 pub mod region;

@@ -6,9 +6,9 @@ use core::time::Duration;
 
 use bytemuck::Pod;
 
-use super::error::Corrupted;
 use super::{ChunkError, DEFAULT_SPIN_LIMIT, PopError, PopTimeoutError, ReadChunk, Spsc};
 use crate::claim::ClaimError;
+use crate::error::Corrupted;
 use crate::sync::Ordering;
 use crate::wait::{Wait, deadline_after};
 

@@ -34,7 +34,6 @@
 
 mod chunks;
 mod consumer;
-mod error;
 mod producer;
 mod stream;
 
@@ -44,18 +43,18 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
-pub use chunks::{ReadChunk, WriteChunk};
-pub use consumer::Consumer;
-pub use error::{
+pub use crate::error::{
     ChunkError, PopError, PopTimeoutError, PushError, PushSliceError, PushTimeoutError,
 };
+pub use chunks::{ReadChunk, WriteChunk};
+pub use consumer::Consumer;
 pub use producer::Producer;
 pub use stream::{ByteReader, ByteWriter, StreamError};
 
 use crate::claim::{Claim, ClaimError, RoleClaim, RoleState};
-use crate::event::EventCount;
+use crate::event::{EventCount, Events};
 use crate::layout::{
-    AttachError, HeaderFields, Identity, Kind, LayoutError, MAX_REGION_SIZE, REGION_ALIGN,
+    AttachError, HeaderFields, Identity, Kind, LayoutError, Line, MAX_REGION_SIZE, REGION_ALIGN,
     RegionHeader, Schema, attach_header, check_init_memory, zero_body,
 };
 use crate::sync::{AtomicU32, Ordering, SlotTracker};
@@ -67,22 +66,6 @@ pub const MAX_CAPACITY: u32 = 1 << 31;
 /// Polls a blocking call makes before it sleeps, unless changed with
 /// `set_spin_limit`.
 pub const DEFAULT_SPIN_LIMIT: u32 = 128;
-
-/// A 128-byte line (fixed, not per-architecture: two processes built for
-/// different targets must agree on the layout).
-#[repr(C, align(128))]
-#[derive(Debug)]
-pub(crate) struct Line<T>(pub(crate) T);
-
-/// Header lines 2 and 3: the event counts the two sides sleep on.
-#[repr(C)]
-#[derive(Debug)]
-pub(crate) struct Events {
-    /// Consumer sleeps here while empty; producer notifies after publishing.
-    pub(crate) data_ready: EventCount,
-    /// Producer sleeps here while full; consumer notifies after releasing.
-    pub(crate) space_ready: EventCount,
-}
 
 /// Line 1: the region header and the two role claims.
 #[repr(C)]

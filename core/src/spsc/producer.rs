@@ -6,11 +6,11 @@ use core::time::Duration;
 
 use bytemuck::Pod;
 
-use super::error::Corrupted;
 use super::{
     ChunkError, DEFAULT_SPIN_LIMIT, PushError, PushSliceError, PushTimeoutError, Spsc, WriteChunk,
 };
 use crate::claim::ClaimError;
+use crate::error::Corrupted;
 use crate::sync::Ordering;
 use crate::wait::{Wait, deadline_after};
 

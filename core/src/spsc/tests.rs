@@ -587,7 +587,7 @@ fn errors_display_and_debug_without_t_debug() {
     assert_eq!(e.into_inner(), 5);
     assert_eq!(
         std::format!("{}", PopError::Disconnected),
-        "producer has closed the ring"
+        "sending side has closed the ring"
     );
     assert_eq!(
         std::format!("{}", ChunkError::TooFewSlots(3)),

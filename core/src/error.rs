@@ -1,5 +1,5 @@
-//! Errors of the SPSC ring, shaped like std's channels: a failed push hands
-//! the value back; `Debug` never needs `T: Debug`.
+//! Errors of the rings (SPSC and MPMC), shaped like std's channels: a failed
+//! push hands the value back; `Debug` never needs `T: Debug`.
 
 use core::fmt;
 
@@ -61,25 +61,25 @@ macro_rules! unit_error {
 }
 
 value_error! {
-    /// Why [`Producer::push`](super::Producer::push) did not send its value.
+    /// Why a non-blocking push did not send its value.
     PushError {
         /// The ring is full; the value is handed back.
         Full => "ring is full",
-        /// The consumer closed the ring (EPIPE); the value is handed back.
-        Disconnected => "consumer has closed the ring",
-        /// The consumer's position is impossible: the shared region is corrupted.
+        /// The receiving side closed the ring (EPIPE); the value is handed back.
+        Disconnected => "receiving side has closed the ring",
+        /// A position or sequence read from the region is impossible: it is corrupted.
         Corrupted => "ring positions are corrupted",
     }
 }
 
 value_error! {
-    /// Why [`Producer::push_blocking`](super::Producer::push_blocking) did not send its value.
+    /// Why a blocking push did not send its value.
     PushTimeoutError {
         /// The ring stayed full until the deadline.
         Timeout => "timed out waiting for space in the ring",
-        /// The consumer closed the ring (EPIPE).
-        Disconnected => "consumer has closed the ring",
-        /// The consumer's position is impossible: the shared region is corrupted.
+        /// The receiving side closed the ring (EPIPE).
+        Disconnected => "receiving side has closed the ring",
+        /// A position or sequence read from the region is impossible: it is corrupted.
         Corrupted => "ring positions are corrupted",
     }
 }
@@ -87,11 +87,11 @@ value_error! {
 unit_error! {
     /// Why a non-blocking receive returned nothing.
     PopError {
-        /// The ring is empty and the producer is still there.
+        /// The ring is empty and a producer is still there.
         Empty => "ring is empty",
-        /// The ring is empty and its producer closed it (read() == 0).
-        Disconnected => "producer has closed the ring",
-        /// The producer's position is impossible: the shared region is corrupted.
+        /// The ring is empty and every producer closed it (read() == 0).
+        Disconnected => "sending side has closed the ring",
+        /// A position or sequence read from the region is impossible: it is corrupted.
         Corrupted => "ring positions are corrupted",
     }
 }
@@ -101,9 +101,9 @@ unit_error! {
     PopTimeoutError {
         /// The ring stayed empty until the deadline.
         Timeout => "timed out waiting for an element",
-        /// The ring is empty and its producer closed it (read() == 0).
-        Disconnected => "producer has closed the ring",
-        /// The producer's position is impossible: the shared region is corrupted.
+        /// The ring is empty and every producer closed it (read() == 0).
+        Disconnected => "sending side has closed the ring",
+        /// A position or sequence read from the region is impossible: it is corrupted.
         Corrupted => "ring positions are corrupted",
     }
 }
@@ -113,9 +113,9 @@ unit_error! {
     PushSliceError {
         /// The ring is full.
         Full => "ring is full",
-        /// The consumer closed the ring (EPIPE).
-        Disconnected => "consumer has closed the ring",
-        /// The consumer's position is impossible: the shared region is corrupted.
+        /// The receiving side closed the ring (EPIPE).
+        Disconnected => "receiving side has closed the ring",
+        /// A position or sequence read from the region is impossible: it is corrupted.
         Corrupted => "ring positions are corrupted",
     }
 }
@@ -128,7 +128,7 @@ pub enum ChunkError {
     TooFewSlots(u32),
     /// The peer closed the ring (and, for reads, nothing is left).
     Disconnected,
-    /// The peer's position is impossible: the shared region is corrupted.
+    /// A position or sequence read from the region is impossible: it is corrupted.
     Corrupted,
 }
 
