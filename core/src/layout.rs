@@ -331,6 +331,11 @@ pub enum LayoutError {
         /// The capacity asked for.
         capacity: u32,
     },
+    /// The number of participants is zero or above the kind's maximum.
+    BadParticipants {
+        /// The number asked for.
+        participants: u32,
+    },
     /// Elements of size zero cannot be stored.
     ZeroSizedElement,
     /// The element's alignment exceeds [`REGION_ALIGN`].
@@ -361,6 +366,12 @@ impl fmt::Display for LayoutError {
                 write!(
                     f,
                     "capacity {capacity} is not a power of two in the allowed range"
+                )
+            }
+            LayoutError::BadParticipants { participants } => {
+                write!(
+                    f,
+                    "{participants} participants is outside the allowed range"
                 )
             }
             LayoutError::ZeroSizedElement => f.write_str("zero-sized elements cannot be stored"),

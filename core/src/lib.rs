@@ -67,6 +67,8 @@
 //!
 //! - [`spsc`]: the single-producer single-consumer ring, its chunk (zero-copy)
 //!   API and its byte-stream (pipe) view.
+//! - [`mpmc`]: the multi-producer multi-consumer ring, with the repair of
+//!   participants that died holding a slot.
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
 //!   implementation; `annulus-linux` implements it on the process-shared futex.
 //! - [`layout`]: the region header, schema fingerprints and attach errors.
@@ -92,6 +94,7 @@ pub mod claim;
 pub mod error;
 mod event;
 pub mod layout;
+pub mod mpmc;
 pub mod region;
 pub mod spsc;
 mod sync;
