@@ -222,7 +222,13 @@ impl RegionHeader {
             schema_lo: AtomicU32::new(f.schema.0 as u32),
             schema_hi: AtomicU32::new((f.schema.0 >> 32) as u32),
             creator_pid: AtomicU32::new(f.creator_pid),
-            reserved: [const { AtomicU32::new(0) }; 4],
+            // Not `[const { .. }; 4]`: loom's `AtomicU32::new` is not const.
+            reserved: [
+                AtomicU32::new(0),
+                AtomicU32::new(0),
+                AtomicU32::new(0),
+                AtomicU32::new(0),
+            ],
         }
     }
 

@@ -88,6 +88,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(loom)]
+extern crate alloc;
+#[cfg(loom)]
 extern crate std;
 
 pub mod claim;

@@ -41,7 +41,7 @@ pub(crate) fn spin_hint() {
 #[derive(Debug)]
 pub(crate) struct SlotTracker {
     #[cfg(loom)]
-    cells: std::vec::Vec<loom::cell::UnsafeCell<()>>,
+    cells: alloc::vec::Vec<loom::cell::UnsafeCell<()>>,
 }
 
 impl SlotTracker {

@@ -1,1 +1,22 @@
-//! Helpers for the loom models: see tests/.
+//! Helpers for the loom models in `tests/`: a futex model that implements
+//! [`annulus::wait::Wait`] on loom's `Mutex` and `Condvar`, and a heap region
+//! whose ring handles can be moved into `loom::thread::spawn`.
+//!
+//! Everything here exists only under `--cfg loom`; without it the crate is
+//! empty, so `cargo test --workspace` builds it and runs nothing. Run the
+//! models with
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p loom-tests --release
+//! ```
+
+#[cfg(loom)]
+mod futex;
+#[cfg(loom)]
+mod ring;
+
+#[cfg(loom)]
+pub use futex::LoomWait;
+#[cfg(loom)]
+pub use ring::{Held, LoomConsumer, LoomProducer, LoomRing};

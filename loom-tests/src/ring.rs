@@ -1,0 +1,193 @@
+//! [`LoomRing`]: a ring in a heap region, with handles that own a share of it.
+
+extern crate alloc;
+
+use alloc::alloc::{alloc_zeroed, dealloc, handle_alloc_error};
+use alloc::sync::Arc;
+use core::alloc::Layout;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use annulus::Pod;
+use annulus::claim::{ClaimError, RoleState};
+use annulus::spsc::{Consumer, InitOptions, Producer, Spsc};
+use annulus::wait::Wait;
+
+use crate::LoomWait;
+
+/// A producer of a [`LoomRing`] that sleeps on a [`LoomWait`].
+pub type LoomProducer<T> = Held<Producer<'static, T, LoomWait>>;
+
+/// A consumer of a [`LoomRing`] that sleeps on a [`LoomWait`].
+pub type LoomConsumer<T> = Held<Consumer<'static, T, LoomWait>>;
+
+/// A zeroed heap allocation, freed on drop.
+#[derive(Debug)]
+struct Buffer {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: `Buffer` owns its allocation and never touches the bytes after
+// creating it; the rings laid into it reach them only through atomics and
+// through role handles that keep each slot owned by one side at a time.
+unsafe impl Send for Buffer {}
+// SAFETY: as above; `&Buffer` gives no access to the bytes.
+unsafe impl Sync for Buffer {}
+
+impl Buffer {
+    fn zeroed(layout: Layout) -> Self {
+        assert!(layout.size() > 0, "a ring region is never empty");
+        // SAFETY: the layout has a non-zero size (asserted above).
+        let raw = unsafe { alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            handle_alloc_error(layout)
+        };
+        Buffer { ptr, layout }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this layout, freed only here.
+        // The ring header's own heap data (loom's slot tracker) is never
+        // dropped, so it leaks a few bytes per model iteration.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// A fresh SPSC ring of `T` in a heap region that lives as long as the last
+/// of this value, its clones and the [`Held`] handles claimed from it.
+///
+/// Create one inside each `loom::model` iteration. Clones share the ring, so
+/// a clone can be moved into a thread to claim a role there.
+#[derive(Debug)]
+pub struct LoomRing<T> {
+    // The region is borrowed as `'static` only because `region` keeps it
+    // alive for as long as this value or any handle that outlives it.
+    ring: Spsc<'static, T>,
+    region: Arc<Buffer>,
+}
+
+impl<T> Clone for LoomRing<T> {
+    fn clone(&self) -> Self {
+        LoomRing {
+            ring: self.ring,
+            region: Arc::clone(&self.region),
+        }
+    }
+}
+
+impl<T: Pod> LoomRing<T> {
+    /// Initialises an empty ring of `capacity` elements (`Spsc::init_raw`) in
+    /// a zeroed, 128-aligned heap region of exactly `Spsc::layout(capacity)`
+    /// bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is not a valid ring capacity for `T`.
+    pub fn new(capacity: u32) -> Self {
+        let layout = Spsc::<T>::layout(capacity).expect("valid capacity");
+        let alloc_layout =
+            Layout::from_size_align(layout.size, layout.align).expect("valid region layout");
+        let region = Arc::new(Buffer::zeroed(alloc_layout));
+        // SAFETY: the region is `layout.size` bytes, valid for reads and
+        // writes, fresh (nobody else accesses it during init) and freed only
+        // when the last `Arc` goes; every view of it that this type hands out
+        // holds a clone of that `Arc` (`Held`), or is `self.ring`, which lives
+        // no longer than `self`. After init it is accessed only through the
+        // ring's views.
+        let ring = unsafe {
+            Spsc::<T>::init_raw(region.ptr, layout.size, capacity, InitOptions::default())
+        }
+        .expect("init of a correctly sized and aligned region");
+        LoomRing { ring, region }
+    }
+
+    /// Claims the producer role (`Spsc::producer`).
+    ///
+    /// # Errors
+    ///
+    /// As `Spsc::producer`.
+    pub fn producer<W: Wait>(&self, wait: W) -> Result<Held<Producer<'static, T, W>>, ClaimError> {
+        self.ring.producer(wait).map(|handle| self.hold(handle))
+    }
+
+    /// Claims the consumer role (`Spsc::consumer`).
+    ///
+    /// # Errors
+    ///
+    /// As `Spsc::consumer`.
+    pub fn consumer<W: Wait>(&self, wait: W) -> Result<Held<Consumer<'static, T, W>>, ClaimError> {
+        self.ring.consumer(wait).map(|handle| self.hold(handle))
+    }
+
+    /// Claims both roles, each with a clone of one new [`LoomWait`], so the
+    /// two sides sleep on and wake the same futex.
+    ///
+    /// # Panics
+    ///
+    /// If either role is already held.
+    pub fn pair(&self) -> (LoomProducer<T>, LoomConsumer<T>) {
+        let wait = LoomWait::new();
+        let producer = self.producer(wait.clone()).expect("producer role free");
+        let consumer = self.consumer(wait).expect("consumer role free");
+        (producer, consumer)
+    }
+
+    /// The producer role's state (`Spsc::producer_state`).
+    pub fn producer_state(&self) -> RoleState {
+        self.ring.producer_state()
+    }
+
+    /// The consumer role's state (`Spsc::consumer_state`).
+    pub fn consumer_state(&self) -> RoleState {
+        self.ring.consumer_state()
+    }
+
+    /// Filled slots (`Spsc::len`); racy while a side moves.
+    pub fn len(&self) -> u32 {
+        self.ring.len()
+    }
+
+    /// Whether no slot is filled (`Spsc::is_empty`).
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    fn hold<H>(&self, handle: H) -> Held<H> {
+        Held {
+            handle,
+            _region: Arc::clone(&self.region),
+        }
+    }
+}
+
+/// A ring handle together with a share of the region it lives in, so it can
+/// be moved into `loom::thread::spawn` and dropped there (dropping it drops
+/// the handle, which closes its role, then the share).
+///
+/// It dereferences to the handle. Do not move the handle out of it (with
+/// `mem::swap` or `mem::replace`): the handle's `'static` lifetime is only
+/// true while it sits in here.
+#[derive(Debug)]
+pub struct Held<H> {
+    // Declared first, so dropped first: the handle's `Drop` still writes to
+    // the region.
+    handle: H,
+    _region: Arc<Buffer>,
+}
+
+impl<H> Deref for Held<H> {
+    type Target = H;
+
+    fn deref(&self) -> &H {
+        &self.handle
+    }
+}
+
+impl<H> DerefMut for Held<H> {
+    fn deref_mut(&mut self) -> &mut H {
+        &mut self.handle
+    }
+}
