@@ -67,6 +67,8 @@
 //!
 //! - [`spsc`]: the single-producer single-consumer ring, its chunk (zero-copy)
 //!   API and its byte-stream (pipe) view.
+//! - [`frame`]: variable-length message frames in an SPSC byte ring,
+//!   written and read in place, never split.
 //! - [`mpmc`]: the multi-producer multi-consumer ring, with the repair of
 //!   participants that died holding a slot.
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
@@ -95,6 +97,7 @@ extern crate std;
 pub mod claim;
 pub mod error;
 mod event;
+pub mod frame;
 pub mod layout;
 pub mod mpmc;
 pub mod region;

@@ -10,25 +10,29 @@
 
 use bytemuck::Pod;
 
-use super::{Consumer, Producer};
+use super::consumer::ConsumerState;
+use super::producer::ProducerState;
 use crate::wait::Wait;
 
-/// `n` free slots lent by [`Producer::write_chunk`]. Dropping the chunk
-/// without committing sends nothing.
+/// `n` free slots lent by [`Producer::write_chunk`](super::Producer::write_chunk).
+/// Dropping the chunk without committing sends nothing.
 #[derive(Debug)]
 pub struct WriteChunk<'p, 'a, T: Pod, W: Wait> {
-    producer: &'p mut Producer<'a, T, W>,
+    state: &'p mut ProducerState<'a, T>,
+    wait: &'p W,
     first: u32,
     second: u32,
 }
 
 impl<'p, 'a, T: Pod, W: Wait> WriteChunk<'p, 'a, T, W> {
-    pub(crate) fn new(producer: &'p mut Producer<'a, T, W>, n: u32) -> Self {
-        let (first, second) = producer.state.free_runs(n);
-        let start = producer.state.tail & producer.state.ring.mask();
-        producer.state.ring.hdr().tracker.write(start, n);
+    /// Lends the `n` slots from the tail; the caller checked they are free.
+    pub(crate) fn new(state: &'p mut ProducerState<'a, T>, wait: &'p W, n: u32) -> Self {
+        let (first, second) = state.free_runs(n);
+        let start = state.tail & state.ring.mask();
+        state.ring.hdr().tracker.write(start, n);
         WriteChunk {
-            producer,
+            state,
+            wait,
             first,
             second,
         }
@@ -47,8 +51,8 @@ impl<'p, 'a, T: Pod, W: Wait> WriteChunk<'p, 'a, T, W> {
     /// The lent slots, in order: up to the end of the ring, then from its
     /// start. Their contents are whatever was there before.
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        let ring = self.producer.state.ring;
-        let start = self.producer.state.tail & ring.mask();
+        let ring = self.state.ring;
+        let start = self.state.tail & ring.mask();
         // SAFETY: the runs are `first` slots from the masked tail and
         // `second` from slot 0, all free (checked by `write_chunk` with an
         // Acquire load of `head`), inside the body, and disjoint from each
@@ -84,8 +88,7 @@ impl<'p, 'a, T: Pod, W: Wait> WriteChunk<'p, 'a, T, W> {
             "commit({n}) on a chunk of {} slots",
             self.len()
         );
-        let Producer { state, wait, .. } = self.producer;
-        state.publish(n, wait);
+        self.state.publish(n, self.wait);
     }
 
     /// Sends every slot of the chunk.
@@ -95,22 +98,25 @@ impl<'p, 'a, T: Pod, W: Wait> WriteChunk<'p, 'a, T, W> {
     }
 }
 
-/// `n` filled slots lent by [`Consumer::read_chunk`]. Dropping the chunk
-/// without releasing leaves them in the ring.
+/// `n` filled slots lent by [`Consumer::read_chunk`](super::Consumer::read_chunk).
+/// Dropping the chunk without releasing leaves them in the ring.
 #[derive(Debug)]
 pub struct ReadChunk<'c, 'a, T: Pod, W: Wait> {
-    consumer: &'c mut Consumer<'a, T, W>,
+    state: &'c mut ConsumerState<'a, T>,
+    wait: &'c W,
     first: u32,
     second: u32,
 }
 
 impl<'c, 'a, T: Pod, W: Wait> ReadChunk<'c, 'a, T, W> {
-    pub(crate) fn new(consumer: &'c mut Consumer<'a, T, W>, n: u32) -> Self {
-        let (first, second) = consumer.state.filled_runs(n);
-        let start = consumer.state.head & consumer.state.ring.mask();
-        consumer.state.ring.hdr().tracker.read(start, n);
+    /// Lends the `n` slots from the head; the caller checked they are filled.
+    pub(crate) fn new(state: &'c mut ConsumerState<'a, T>, wait: &'c W, n: u32) -> Self {
+        let (first, second) = state.filled_runs(n);
+        let start = state.head & state.ring.mask();
+        state.ring.hdr().tracker.read(start, n);
         ReadChunk {
-            consumer,
+            state,
+            wait,
             first,
             second,
         }
@@ -129,8 +135,8 @@ impl<'c, 'a, T: Pod, W: Wait> ReadChunk<'c, 'a, T, W> {
     /// The lent slots, oldest first: up to the end of the ring, then from
     /// its start.
     pub fn as_slices(&self) -> (&[T], &[T]) {
-        let ring = self.consumer.state.ring;
-        let start = self.consumer.state.head & ring.mask();
+        let ring = self.state.ring;
+        let start = self.state.head & ring.mask();
         // SAFETY: the runs are `first` slots from the masked head and
         // `second` from slot 0, all filled (checked by `read_chunk` with an
         // Acquire load of `tail`) and inside the body; the producer does not
@@ -165,8 +171,7 @@ impl<'c, 'a, T: Pod, W: Wait> ReadChunk<'c, 'a, T, W> {
             "release({n}) on a chunk of {} slots",
             self.len()
         );
-        let Consumer { state, wait, .. } = self.consumer;
-        state.release(n, wait);
+        self.state.release(n, self.wait);
     }
 
     /// Hands every slot of the chunk back to the producer.

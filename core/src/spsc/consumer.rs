@@ -156,17 +156,7 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
     /// the producer closed and fewer than `n` are left,
     /// [`ChunkError::Corrupted`].
     pub fn read_chunk(&mut self, n: u32) -> Result<ReadChunk<'_, 'a, T, W>, ChunkError> {
-        let available = self
-            .state
-            .available_at_least(n)
-            .map_err(|Corrupted| ChunkError::Corrupted)?;
-        if available < n {
-            if self.state.producer_closed_and_drained_below(n) {
-                return Err(ChunkError::Disconnected);
-            }
-            return Err(ChunkError::TooFewSlots(available));
-        }
-        Ok(ReadChunk::new(self, n))
+        self.state.read_chunk(&self.wait, n)
     }
 
     /// Filled slots, as far as this consumer knows (reloads the producer's
@@ -213,7 +203,25 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
     }
 }
 
-impl<T: Pod> ConsumerState<'_, T> {
+impl<'a, T: Pod> ConsumerState<'a, T> {
+    /// [`Consumer::read_chunk`] on the state, with the waiter lent separately.
+    pub(crate) fn read_chunk<'c, W: Wait>(
+        &'c mut self,
+        wait: &'c W,
+        n: u32,
+    ) -> Result<ReadChunk<'c, 'a, T, W>, ChunkError> {
+        let available = self
+            .available_at_least(n)
+            .map_err(|Corrupted| ChunkError::Corrupted)?;
+        if available < n {
+            if self.producer_closed_and_drained_below(n) {
+                return Err(ChunkError::Disconnected);
+            }
+            return Err(ChunkError::TooFewSlots(available));
+        }
+        Ok(ReadChunk::new(self, wait, n))
+    }
+
     /// Filled slots; reloads the producer's position only if the cache shows
     /// fewer than `wanted`.
     #[inline]

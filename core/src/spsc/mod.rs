@@ -33,8 +33,8 @@
 #![allow(unsafe_code)]
 
 mod chunks;
-mod consumer;
-mod producer;
+pub(crate) mod consumer;
+pub(crate) mod producer;
 mod stream;
 
 use core::marker::PhantomData;
@@ -271,9 +271,26 @@ impl<'a, T: Pod> Spsc<'a, T> {
         capacity: u32,
         options: InitOptions,
     ) -> Result<Self, LayoutError> {
+        // SAFETY: the caller's contract is `init_raw_as`'s.
+        unsafe { Self::init_raw_as(Kind::Spsc, ptr, len, capacity, options) }
+    }
+
+    /// [`Spsc::init_raw`] recording `kind` in the header, for structures
+    /// built on the ring (a frame ring is an SPSC ring of bytes).
+    ///
+    /// # Safety
+    ///
+    /// As [`Spsc::init_raw`].
+    pub(crate) unsafe fn init_raw_as(
+        kind: Kind,
+        ptr: NonNull<u8>,
+        len: usize,
+        capacity: u32,
+        options: InitOptions,
+    ) -> Result<Self, LayoutError> {
         let layout = Self::layout(capacity)?;
         check_init_memory(ptr, len, layout.size)?;
-        let fields = Self::fields(capacity, layout, options);
+        let fields = Self::fields(kind, capacity, layout, options);
         let header = ptr.cast::<SpscHeader>();
         // SAFETY: `ptr` is 128-aligned and valid for `layout.size >= size_of
         // SpscHeader` bytes (checked above); the caller guarantees exclusive
@@ -333,9 +350,24 @@ impl<'a, T: Pod> Spsc<'a, T> {
         len: usize,
         schema: Schema,
     ) -> Result<Self, AttachError> {
+        // SAFETY: the caller's contract is `attach_raw_as`'s.
+        unsafe { Self::attach_raw_as(Kind::Spsc, ptr, len, schema) }
+    }
+
+    /// [`Spsc::attach_raw`] expecting `kind` in the header.
+    ///
+    /// # Safety
+    ///
+    /// As [`Spsc::attach_raw`].
+    pub(crate) unsafe fn attach_raw_as(
+        kind: Kind,
+        ptr: NonNull<u8>,
+        len: usize,
+        schema: Schema,
+    ) -> Result<Self, AttachError> {
+        let identity = Self::identity(kind, schema);
         // SAFETY: the caller's contract covers `attach_header`'s.
-        let region =
-            unsafe { attach_header(ptr, len, size_of::<SpscHeader>(), &Self::identity(schema))? };
+        let region = unsafe { attach_header(ptr, len, size_of::<SpscHeader>(), &identity)? };
         let hdr = ptr.cast::<SpscHeader>();
         // SAFETY: `attach_header` checked alignment and that a whole
         // SpscHeader fits; valid for 'a by the caller's contract.
@@ -364,18 +396,23 @@ impl<'a, T: Pod> Spsc<'a, T> {
         Ok(ring)
     }
 
-    fn identity(schema: Schema) -> Identity {
+    fn identity(kind: Kind, schema: Schema) -> Identity {
         Identity {
-            kind: Kind::Spsc,
+            kind,
             elem_size: size_of::<T>() as u32,
             elem_align: align_of::<T>() as u32,
             schema,
         }
     }
 
-    fn fields(capacity: u32, layout: RegionLayout, options: InitOptions) -> HeaderFields {
+    fn fields(
+        kind: Kind,
+        capacity: u32,
+        layout: RegionLayout,
+        options: InitOptions,
+    ) -> HeaderFields {
         HeaderFields {
-            kind: Kind::Spsc,
+            kind,
             // Both fit in u32: `layout` checked size <= MAX_REGION_SIZE.
             body_offset: layout.body_offset as u32,
             region_size: layout.size as u32,

@@ -152,17 +152,7 @@ impl<'a, T: Pod, W: Wait> Producer<'a, T, W> {
     /// [`ChunkError::TooFewSlots`] with the number of free slots if fewer than
     /// `n`; [`ChunkError::Disconnected`]; [`ChunkError::Corrupted`].
     pub fn write_chunk(&mut self, n: u32) -> Result<WriteChunk<'_, 'a, T, W>, ChunkError> {
-        if self.state.consumer_closed() {
-            return Err(ChunkError::Disconnected);
-        }
-        let free = self
-            .state
-            .free_at_least(n)
-            .map_err(|Corrupted| ChunkError::Corrupted)?;
-        if free < n {
-            return Err(ChunkError::TooFewSlots(free));
-        }
-        Ok(WriteChunk::new(self, n))
+        self.state.write_chunk(&self.wait, n)
     }
 
     /// Free slots, as far as this producer knows (reloads the consumer's
@@ -204,7 +194,25 @@ impl<'a, T: Pod, W: Wait> Producer<'a, T, W> {
     }
 }
 
-impl<T: Pod> ProducerState<'_, T> {
+impl<'a, T: Pod> ProducerState<'a, T> {
+    /// [`Producer::write_chunk`] on the state, with the waiter lent separately.
+    pub(crate) fn write_chunk<'p, W: Wait>(
+        &'p mut self,
+        wait: &'p W,
+        n: u32,
+    ) -> Result<WriteChunk<'p, 'a, T, W>, ChunkError> {
+        if self.consumer_closed() {
+            return Err(ChunkError::Disconnected);
+        }
+        let free = self
+            .free_at_least(n)
+            .map_err(|Corrupted| ChunkError::Corrupted)?;
+        if free < n {
+            return Err(ChunkError::TooFewSlots(free));
+        }
+        Ok(WriteChunk::new(self, wait, n))
+    }
+
     /// Whether the consumer closed the ring (a cheap hint, see `is_closed_hint`).
     #[inline]
     pub(crate) fn consumer_closed(&self) -> bool {
