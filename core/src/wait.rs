@@ -164,7 +164,7 @@ mod tests {
         let word = AtomicU32::new(5);
         let now = Cell::new(0u64);
         let spin = Spin::new(|| {
-            now.set(now.get() + 10);
+            now.set(now.get() + 1_000);
             now.get()
         });
         assert_eq!(spin.wait(&word, 5, Some(1_000)), WaitResult::TimedOut);

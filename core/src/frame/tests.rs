@@ -147,7 +147,8 @@ fn frames_never_split_across_the_end() {
     let max = ring.max_payload() as usize;
     let mut sent = 0u32;
     let mut received = 0u32;
-    for round in 0..2000u32 {
+    let rounds: u32 = if cfg!(miri) { 300 } else { 2000 };
+    for round in 0..rounds {
         let len = (round as usize * 13) % (max + 1);
         match tx.try_send(meta(round), &payload(sent, len)) {
             Ok(()) => sent += 1,
@@ -164,7 +165,7 @@ fn frames_never_split_across_the_end() {
             }
         }
     }
-    assert!(sent > 1000);
+    assert!(sent > rounds / 2);
     assert!(sent - received <= 8);
 }
 

@@ -466,7 +466,10 @@ impl<'a, T: Pod> Mpmc<'a, T> {
     ///
     /// # Safety
     ///
-    /// As [`Spsc::attach_raw`](crate::spsc::Spsc::attach_raw).
+    /// As [`Spsc::attach_raw`](crate::spsc::Spsc::attach_raw), including its
+    /// rule on handles: a participant record must not be held twice by this
+    /// process (a peer rewriting a record's claim word could let a second
+    /// registration reuse it).
     pub unsafe fn attach_raw(
         ptr: NonNull<u8>,
         len: usize,

@@ -345,6 +345,12 @@ impl<'a, T: Pod> Spsc<'a, T> {
     /// [`ReadChunk`]/[`WriteChunk`] assume the peer respects the positions
     /// while they are alive (a peer that writes slots it does not own can make
     /// a lent slice change under the borrower).
+    ///
+    /// This process must not hold two handles of the same role of one ring at
+    /// once: a peer that rewrites a claim word to "vacant" could otherwise let
+    /// the second claim succeed, and two threads here would then race on the
+    /// slots. (The safe `open` of `annulus-linux` keeps a process-local
+    /// registry of held roles for this.)
     pub unsafe fn attach_raw(
         ptr: NonNull<u8>,
         len: usize,
