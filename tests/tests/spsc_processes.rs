@@ -1,5 +1,6 @@
 //! The SPSC ring between real processes: a parent creates it in a memfd, a
-//! re-executed child attaches at its own address and consumes. Also two
+//! re-executed child attaches at its own address and consumes, both sides
+//! sleeping on the process-shared futex when they must wait. Also two
 //! mappings of one object in one process, to show the layout is position
 //! independent.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use annulus::Schema;
 use annulus::spsc::{InitOptions, PopTimeoutError, Spsc};
 use annulus::wait::{Spin, StdClock};
+use annulus_linux::Futex;
 use annulus_process_tests::{ChildGuard, SharedMemory, child_role};
 
 const CAPACITY: u32 = 256;
@@ -49,9 +51,9 @@ fn parent_produces_child_consumes() {
     // only through the view; the child attaches with `attach_raw`.
     let ring =
         unsafe { Spsc::<Message>::init_raw(map.ptr(), map.len(), CAPACITY, options) }.unwrap();
-    let mut tx = ring
-        .claim_producer(std::process::id(), Spin::new(StdClock))
-        .unwrap();
+    let mut tx = ring.claim_producer(std::process::id(), Futex).unwrap();
+    // Sleep at once when full: the child must wake us through the kernel.
+    tx.set_spin_limit(0);
     let child = ChildGuard::spawn("child_consumer", "consumer", &shm).unwrap();
     for seq in 0..MESSAGES {
         tx.push_blocking(message(seq), Some(WATCHDOG))
@@ -77,9 +79,8 @@ fn child_consumer() {
     let ring =
         unsafe { Spsc::<Message>::attach_raw(map.ptr(), map.len(), Schema::of::<Message>()) }
             .unwrap();
-    let mut rx = ring
-        .claim_consumer(std::process::id(), Spin::new(StdClock))
-        .unwrap();
+    let mut rx = ring.claim_consumer(std::process::id(), Futex).unwrap();
+    rx.set_spin_limit(0);
     let mut next = 0;
     loop {
         match rx.pop_blocking(Some(WATCHDOG)) {

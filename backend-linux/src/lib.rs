@@ -1,0 +1,36 @@
+//! # annulus-linux: annulus on Linux, without libc
+//!
+//! The core crate `annulus` lays lock-free structures into memory and blocks
+//! through its futex-shaped [`annulus::wait::Wait`] trait. This crate
+//! implements that trait on the kernel's process-shared futex ([`Futex`]), so
+//! a blocked receiver sleeps in the kernel until a sender in *another process*
+//! wakes it, and no system call is made while both sides are awake (the core's
+//! event count skips `wake` when nobody sleeps).
+//!
+//! Only rustix (its `linux_raw` backend) talks to the kernel.
+//!
+//! ```
+//! use annulus::region::Region;
+//! use annulus::spsc::Spsc;
+//! use annulus_linux::Futex;
+//! use std::time::Duration;
+//!
+//! let mut region = Region::<{ Spsc::<u64>::region_size(16) }>::new();
+//! let ring = Spsc::<u64>::init(region.as_uninit_mut(), 16).unwrap();
+//! let mut tx = ring.producer(Futex).unwrap();
+//! let mut rx = ring.consumer(Futex).unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(move || tx.push_blocking(42, None).unwrap());
+//!     // Sleeps in the kernel until the push wakes it.
+//!     assert_eq!(rx.pop_blocking(Some(Duration::from_secs(10))), Ok(42));
+//! });
+//! ```
+#![no_std]
+#![deny(unsafe_code)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod futex;
+
+pub use futex::Futex;
