@@ -10,17 +10,24 @@
 //!
 //! ## The contract
 //!
-//! - **Progress.** [`spsc`] push and pop are wait-free: a bounded number of
-//!   steps whatever the peer does. Blocking variants (`*_blocking`) spin a
-//!   bounded number of polls, then sleep through a [`wait::Wait`]
-//!   implementation until the peer makes progress or the deadline passes.
+//! - **Progress.** [`spsc`] push and pop (and the [`frame`] ring built on
+//!   it) are wait-free: a bounded number of steps whatever the peer does.
+//!   A single [`semaphore::Semaphore`] is lock-free. The [`mpmc`] ring is
+//!   not lock-free (Vyukov's bounded queue): a sender preempted between
+//!   claiming and publishing a slot delays receivers of that slot; one that
+//!   *died* there is repaired away. A [`semaphore::SemaphoreSet`] applies an
+//!   operation on several counters under a short lock in the region, held
+//!   for a bounded number of steps and never while sleeping. Blocking
+//!   variants (`*_blocking`, `wait`) spin a bounded number of polls, then
+//!   sleep through a [`wait::Wait`] implementation until the peer makes
+//!   progress or the deadline passes.
 //! - **Full and empty.** A non-blocking send on a full ring returns the value
 //!   in `Full(value)`; a receive on an empty one returns `Empty`, or
-//!   `Disconnected` once the producer has closed and everything it sent was
-//!   received (a pipe's `read() == 0`). Sending to a ring whose consumer
-//!   closed returns `Disconnected(value)` (EPIPE, never a signal).
-//! - **Never allocates, never locks.** No operation allocates; none takes a
-//!   lock; none calls into the wait trait unless a peer is asleep.
+//!   `Disconnected` once the sending side has closed and everything it sent
+//!   was received (a pipe's `read() == 0`). Sending to a ring whose receiving
+//!   side closed returns `Disconnected(value)` (EPIPE, never a signal).
+//! - **Never allocates.** No operation allocates; no ring operation takes a
+//!   lock; nothing calls into the wait trait unless a peer is asleep.
 //! - **Layout.** Shared structures are `#[repr(C)]` of `u32` atomics with
 //!   sizes and offsets pinned at compile time, so two processes (even a 32-bit
 //!   and a 64-bit one) that map the same bytes at different addresses read
@@ -71,6 +78,8 @@
 //!   written and read in place, never split.
 //! - [`mpmc`]: the multi-producer multi-consumer ring, with the repair of
 //!   participants that died holding a slot.
+//! - [`semaphore`]: lock-free counting semaphores, and semaphore sets changed
+//!   by all-or-nothing operations (System V `semop`) under a short lock.
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
 //!   implementation; `annulus-linux` implements it on the process-shared futex.
 //! - [`layout`]: the region header, schema fingerprints and attach errors.
@@ -101,6 +110,7 @@ pub mod frame;
 pub mod layout;
 pub mod mpmc;
 pub mod region;
+pub mod semaphore;
 pub mod spsc;
 mod sync;
 pub mod wait;

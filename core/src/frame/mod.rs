@@ -14,7 +14,7 @@
 //! `capacity / 2 - 32` bytes.
 //!
 //! The ring is an [`Spsc`] ring of bytes whose header records
-//! [`Kind::FrameRing`](crate::layout::Kind::FrameRing), so a plain byte
+//! [`crate::layout::Kind::FrameRing`], so a plain byte
 //! stream cannot attach to it by mistake. Lengths read from the region are
 //! untrusted: a header whose length does not fit what was committed is a
 //! [`FrameRecvError::Corrupted`], never an out-of-bounds slice.
