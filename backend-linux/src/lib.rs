@@ -32,5 +32,7 @@
 extern crate std;
 
 mod futex;
+pub mod shm;
 
 pub use futex::Futex;
+pub use shm::{Mapping, SharedMemory, ShmError};

@@ -183,6 +183,17 @@ const _: () = {
     assert!(offset_of!(RegionHeader, creator_pid) == 44);
 };
 
+/// Where a region's body starts and how large the region is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionLayout {
+    /// Byte offset of the first slot.
+    pub body_offset: usize,
+    /// Total bytes the region needs.
+    pub size: usize,
+    /// Alignment the region needs ([`REGION_ALIGN`]).
+    pub align: usize,
+}
+
 /// What an attaching side expects a header to say about the structure and
 /// its elements, before it reads the capacity.
 #[derive(Clone, Copy, Debug)]
@@ -332,7 +343,8 @@ impl RegionHeader {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LayoutError {
-    /// The capacity is zero, not a power of two, or above the kind's maximum.
+    /// The capacity (or count) is outside what the kind allows: zero, not a
+    /// power of two where one is required, or above the kind's maximum.
     BadCapacity {
         /// The capacity asked for.
         capacity: u32,
@@ -369,10 +381,7 @@ impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayoutError::BadCapacity { capacity } => {
-                write!(
-                    f,
-                    "capacity {capacity} is not a power of two in the allowed range"
-                )
+                write!(f, "capacity {capacity} is outside what this kind allows")
             }
             LayoutError::BadParticipants { participants } => {
                 write!(

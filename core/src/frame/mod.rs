@@ -207,7 +207,7 @@ impl<'a> FrameRing<'a> {
     ///
     /// [`LayoutError::BadCapacity`] unless `capacity` is a power of two of
     /// at least [`MIN_CAPACITY`] (and at most `Spsc`'s maximum).
-    pub const fn layout(capacity: u32) -> Result<crate::spsc::RegionLayout, LayoutError> {
+    pub const fn layout(capacity: u32) -> Result<crate::layout::RegionLayout, LayoutError> {
         if capacity < MIN_CAPACITY {
             return Err(LayoutError::BadCapacity { capacity });
         }

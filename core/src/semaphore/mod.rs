@@ -88,11 +88,11 @@ use core::time::Duration;
 pub use set::{MAX_COUNTERS, MAX_OPS, SemAction, SemOp, SemaphoreSet, SetOpError, TRY_LOCK_POLLS};
 
 use crate::event::EventCount;
+use crate::layout::RegionLayout;
 use crate::layout::{
     AttachError, HeaderFields, Identity, Kind, LayoutError, Line, REGION_ALIGN, RegionHeader,
     Schema, attach_header, check_init_memory,
 };
-use crate::spsc::RegionLayout;
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{Wait, deadline_after};
 

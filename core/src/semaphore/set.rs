@@ -37,11 +37,11 @@ use core::time::Duration;
 
 use super::{Control, DEFAULT_SPIN_LIMIT, InitError, InitOptions, check_values, header_fields};
 use crate::event::{EventCount, TimedOut};
+use crate::layout::RegionLayout;
 use crate::layout::{
     AttachError, Kind, LayoutError, Line, REGION_ALIGN, RegionHeader, attach_header,
     check_init_memory,
 };
-use crate::spsc::RegionLayout;
 use crate::sync::{AtomicU32, Ordering, spin_hint};
 use crate::wait::{Wait, WaitResult, deadline_after};
 

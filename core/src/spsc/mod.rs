@@ -43,6 +43,8 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
+pub use crate::layout::RegionLayout;
+
 pub use crate::error::{
     ChunkError, PopError, PopTimeoutError, PushError, PushSliceError, PushTimeoutError,
 };
@@ -113,17 +115,6 @@ pub struct InitOptions {
     pub schema: Option<Schema>,
     /// Creator's process id, recorded for diagnostics (0 when unknown).
     pub creator_pid: u32,
-}
-
-/// Where the body starts and how large the region is, for a capacity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RegionLayout {
-    /// Byte offset of the first slot.
-    pub body_offset: usize,
-    /// Total bytes the region needs.
-    pub size: usize,
-    /// Alignment the region needs ([`REGION_ALIGN`]).
-    pub align: usize,
 }
 
 /// A view of an SPSC ring of `T` laid out in memory that lives for `'a`.
