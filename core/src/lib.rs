@@ -113,6 +113,8 @@ pub mod region;
 pub mod semaphore;
 pub mod spsc;
 mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod wait;
 
 pub use bytemuck;

@@ -3,24 +3,12 @@
 extern crate std;
 
 use std::boxed::Box;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::vec::Vec;
 
 use super::*;
 use crate::region::Region;
-use crate::wait::Spin;
-
-type W = Spin<fn() -> u64>;
-
-fn clock() -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn waiter() -> W {
-    Spin::new(clock as fn() -> u64)
-}
+use crate::test_support::waiter;
 
 const CAP: u32 = 256;
 

@@ -5,26 +5,14 @@ extern crate std;
 
 use std::boxed::Box;
 use std::collections::HashSet;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::vec::Vec;
 
 use super::*;
 use crate::claim::{Claim, RoleState};
 use crate::error::{PopError, PopTimeoutError, PushError, PushSliceError, PushTimeoutError};
 use crate::region::Region;
-use crate::wait::Spin;
-
-type W = Spin<fn() -> u64>;
-
-fn clock() -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn waiter() -> W {
-    Spin::new(clock as fn() -> u64)
-}
+use crate::test_support::{W, waiter};
 
 type Big = Region<{ 512 + 16 * 128 + 256 * 16 }>;
 
@@ -251,7 +239,7 @@ fn many_senders_many_receivers_exactly_once_in_sender_order() {
                         let msg = id << 32 | seq;
                         if seq % 3 == 0 {
                             while tx.push_slice(&[msg]) != Ok(1) {
-                                crate::sync::spin_hint();
+                                std::thread::yield_now();
                             }
                         } else {
                             tx.push_blocking(msg, None).unwrap();

@@ -10,8 +10,7 @@
 extern crate std;
 
 use std::boxed::Box;
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::Mutex;
 use std::vec::Vec;
 
 use super::*;
@@ -19,22 +18,12 @@ use crate::layout::{AttachError, Kind, LayoutError, MAX_REGION_SIZE};
 use crate::region::Region;
 use crate::spsc::{InitOptions as SpscOptions, Spsc};
 use crate::sync::UnsafeCell;
-use crate::wait::{Spin, WaitResult};
-
-type W = Spin<fn() -> u64>;
+use crate::test_support::{W, waiter};
+use crate::wait::WaitResult;
 
 /// Long enough never to expire in a passing run; a hang becomes a failure.
 const LONG: Option<Duration> = Some(Duration::from_secs(60));
 const SHORT: Option<Duration> = Some(Duration::from_millis(2));
-
-fn clock() -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn waiter() -> W {
-    Spin::new(clock as fn() -> u64)
-}
 
 /// Room for either kind (the set's 512 bytes is the larger).
 type Bytes = Region<{ SemaphoreSet::region_size(MAX_COUNTERS) }>;
@@ -412,7 +401,7 @@ fn post_release_wait_acquire_carries_plain_data() {
                 pong.wait(2, LONG).unwrap();
             } else {
                 while pong.try_wait(2).is_err() {
-                    crate::sync::spin_hint();
+                    std::thread::yield_now();
                 }
             }
             assert_eq!(data.get(), 2 * i + 2);
@@ -439,7 +428,7 @@ fn many_threads_conserve_units() {
                             match sem.try_wait(n) {
                                 Ok(()) => break,
                                 Err(SemaphoreError::WouldBlock | SemaphoreError::Contended) => {
-                                    crate::sync::spin_hint()
+                                    std::thread::yield_now()
                                 }
                                 Err(e) => panic!("{e}"),
                             }

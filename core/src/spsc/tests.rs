@@ -5,25 +5,13 @@
 extern crate std;
 
 use std::boxed::Box;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::vec::Vec;
 
 use super::*;
 use crate::claim::Claim;
 use crate::region::Region;
-use crate::wait::Spin;
-
-type W = Spin<fn() -> u64>;
-
-fn clock() -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn waiter() -> W {
-    Spin::new(clock as fn() -> u64)
-}
+use crate::test_support::{W, waiter};
 
 /// A heap region big enough for any ring these tests build.
 fn region() -> Box<Region<{ 512 + 64 * 8 }>> {
@@ -424,7 +412,7 @@ fn two_threads_move_a_million_in_order() {
                         while !rest.is_empty() {
                             match tx.push_slice(rest) {
                                 Ok(k) => rest = &rest[k..],
-                                Err(PushSliceError::Full) => crate::sync::spin_hint(),
+                                Err(PushSliceError::Full) => std::thread::yield_now(),
                                 Err(e) => panic!("{e}"),
                             }
                         }
@@ -436,7 +424,7 @@ fn two_threads_move_a_million_in_order() {
                                 chunk.commit_all();
                                 break;
                             }
-                            Err(ChunkError::TooFewSlots(_)) => crate::sync::spin_hint(),
+                            Err(ChunkError::TooFewSlots(_)) => std::thread::yield_now(),
                             Err(e) => panic!("{e}"),
                         }
                     },
@@ -463,7 +451,7 @@ fn two_threads_move_a_million_in_order() {
                             expected += 1;
                         }
                     }
-                    Err(PopError::Empty) => crate::sync::spin_hint(),
+                    Err(PopError::Empty) => std::thread::yield_now(),
                     Err(PopError::Disconnected) => break,
                     Err(e) => panic!("{e}"),
                 },
