@@ -32,6 +32,8 @@
 extern crate std;
 
 mod futex;
+#[cfg(feature = "std")]
+pub mod named;
 pub mod shm;
 
 pub use futex::Futex;

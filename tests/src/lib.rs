@@ -1,126 +1,79 @@
-//! Helpers for tests that run real processes: anonymous shared memory, a
-//! child process running a named test function, and a watchdog.
-//!
-//! The `annulus-linux` backend will own shared memory for users; these
-//! helpers are the minimum the core's cross-process tests need until then.
+//! Helpers for tests that run real processes: a child process re-executing
+//! this test binary to run one named test function, with a watchdog, and
+//! passing a sealed memfd to it.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
-use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+use annulus_linux::SharedMemory;
 
 /// Environment variable that tells a re-executed test binary which child
 /// role to play.
 pub const CHILD_ROLE: &str = "ANNULUS_TEST_CHILD_ROLE";
-/// Environment variable carrying the inherited memfd's number.
+/// Environment variable carrying an inherited memfd's number.
 pub const CHILD_FD: &str = "ANNULUS_TEST_CHILD_FD";
+/// Environment variable carrying the name of a named object.
+pub const CHILD_NAME: &str = "ANNULUS_TEST_CHILD_NAME";
 
-/// An anonymous shared memory object (memfd), inheritable by children.
-#[derive(Debug)]
-pub struct SharedMemory {
-    fd: OwnedFd,
-    len: usize,
+/// The role this process plays, if it is a re-executed child.
+pub fn child_role() -> Option<String> {
+    std::env::var(CHILD_ROLE).ok()
 }
 
-impl SharedMemory {
-    /// A zero-filled memfd of `len` bytes, without close-on-exec so that a
-    /// spawned child inherits it.
-    pub fn new(len: usize) -> rustix::io::Result<Self> {
-        let fd = memfd_create("annulus-test", MemfdFlags::empty())?;
-        ftruncate(&fd, len as u64)?;
-        Ok(SharedMemory { fd, len })
-    }
-
-    /// The memfd inherited from the parent, with the number in [`CHILD_FD`].
-    pub fn inherited(len: usize) -> Self {
-        let raw: i32 = std::env::var(CHILD_FD)
-            .expect("CHILD_FD set by the parent")
-            .parse()
-            .expect("CHILD_FD is a number");
-        // SAFETY: the parent passed us this fd number and nothing else in
-        // this process owns it.
-        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        SharedMemory { fd, len }
-    }
-
-    /// Maps the whole object shared, read-write. Each call gives a new
-    /// mapping at a new address.
-    pub fn map(&self) -> rustix::io::Result<Mapping> {
-        // SAFETY: a fresh mapping chosen by the kernel (null hint), of a
-        // file we own and sized with ftruncate; no existing memory is affected.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                self.len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &self.fd,
-                0,
-            )?
-        };
-        Ok(Mapping {
-            ptr: NonNull::new(ptr.cast()).expect("mmap never returns null on success"),
-            len: self.len,
-        })
-    }
-
-    /// The fd number, for [`CHILD_FD`].
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
-    }
+/// The object name the parent passed, in a child.
+pub fn child_name() -> String {
+    std::env::var(CHILD_NAME).expect("CHILD_NAME set by the parent")
 }
 
-/// A shared mapping, unmapped on drop.
-#[derive(Debug)]
-pub struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+/// Makes `shm`'s fd survive `exec` so a spawned child inherits it.
+pub fn share_with_children(shm: &SharedMemory) {
+    rustix::io::fcntl_setfd(shm.fd(), rustix::io::FdFlags::empty()).expect("clear FD_CLOEXEC");
 }
 
-impl Mapping {
-    /// Start of the mapping (page-aligned).
-    pub fn ptr(&self) -> NonNull<u8> {
-        self.ptr
-    }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the mapping is empty (never, for a mapping that succeeded).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// The sealed memfd the parent passed in [`CHILD_FD`], checked for its seals.
+pub fn inherited_memfd(min_len: usize) -> SharedMemory {
+    let raw: i32 = std::env::var(CHILD_FD)
+        .expect("CHILD_FD set by the parent")
+        .parse()
+        .expect("CHILD_FD is a number");
+    // SAFETY: the parent passed us this fd number and nothing else in this
+    // process owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    SharedMemory::from_sealed_memfd(fd, min_len).expect("a sealed memfd of the right size")
 }
 
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: we mapped exactly this range and nothing borrows it once
-        // the views built on it are gone (tests drop them first).
-        let _ = unsafe { munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-/// A child process that is killed and reaped if the test fails before it
-/// is waited for.
+/// A child process, killed and reaped if the test fails before waiting.
 #[derive(Debug)]
 pub struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
     /// Re-executes this test binary to run only the test `test_name`, with
-    /// [`CHILD_ROLE`] set to `role` and the memfd passed in [`CHILD_FD`].
-    pub fn spawn(test_name: &str, role: &str, shm: &SharedMemory) -> std::io::Result<Self> {
-        let child = Command::new(std::env::current_exe()?)
+    /// [`CHILD_ROLE`] set to `role` and the extra variables in `env`.
+    pub fn spawn(test_name: &str, role: &str, env: &[(&str, String)]) -> std::io::Result<Self> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
             .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ROLE, role)
-            .env(CHILD_FD, shm.raw_fd().to_string())
-            .spawn()?;
-        Ok(ChildGuard(Some(child)))
+            .env(CHILD_ROLE, role);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Ok(ChildGuard(Some(command.spawn()?)))
+    }
+
+    /// Re-executes this test binary for `test_name` with `shm` inherited
+    /// (see [`share_with_children`]) and its number in [`CHILD_FD`].
+    pub fn spawn_with_memfd(
+        test_name: &str,
+        role: &str,
+        shm: &SharedMemory,
+    ) -> std::io::Result<Self> {
+        Self::spawn(
+            test_name,
+            role,
+            &[(CHILD_FD, shm.fd().as_raw_fd().to_string())],
+        )
     }
 
     /// Waits up to `limit` for the child to exit successfully (a watchdog,
@@ -153,7 +106,23 @@ impl Drop for ChildGuard {
     }
 }
 
-/// The role this process plays, if it is a re-executed child.
-pub fn child_role() -> Option<String> {
-    std::env::var(CHILD_ROLE).ok()
+/// A unique object name for this test run, unlinked when dropped (even if
+/// the test fails).
+#[derive(Debug)]
+pub struct UniqueName(pub String);
+
+impl UniqueName {
+    /// `test-<tag>-<pid>-<n>`.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        UniqueName(format!("test-{tag}-{}-{n}", std::process::id()))
+    }
+}
+
+impl Drop for UniqueName {
+    fn drop(&mut self) {
+        let _ = SharedMemory::unlink(&self.0);
+    }
 }

@@ -10,7 +10,8 @@ use annulus::Schema;
 use annulus::spsc::{InitOptions, PopTimeoutError, Spsc};
 use annulus::wait::{Spin, StdClock};
 use annulus_linux::Futex;
-use annulus_process_tests::{ChildGuard, SharedMemory, child_role};
+use annulus_linux::SharedMemory;
+use annulus_process_tests::{ChildGuard, child_role, inherited_memfd, share_with_children};
 
 const CAPACITY: u32 = 256;
 const MESSAGES: u64 = 200_000;
@@ -41,7 +42,8 @@ fn parent_produces_child_consumes() {
     if child_role().is_some() {
         return; // the child runs `child_consumer` only
     }
-    let shm = SharedMemory::new(region_len()).unwrap();
+    let shm = SharedMemory::anonymous("spsc-processes", region_len()).unwrap();
+    share_with_children(&shm);
     let map = shm.map().unwrap();
     let options = InitOptions {
         schema: None,
@@ -54,7 +56,7 @@ fn parent_produces_child_consumes() {
     let mut tx = ring.claim_producer(std::process::id(), Futex).unwrap();
     // Sleep at once when full: the child must wake us through the kernel.
     tx.set_spin_limit(0);
-    let child = ChildGuard::spawn("child_consumer", "consumer", &shm).unwrap();
+    let child = ChildGuard::spawn_with_memfd("child_consumer", "consumer", &shm).unwrap();
     for seq in 0..MESSAGES {
         tx.push_blocking(message(seq), Some(WATCHDOG))
             .expect("child consumes");
@@ -72,7 +74,7 @@ fn child_consumer() {
         return; // only meaningful in the re-executed child
     };
     assert_eq!(role, "consumer");
-    let shm = SharedMemory::inherited(region_len());
+    let shm = inherited_memfd(region_len());
     let map = shm.map().unwrap();
     // SAFETY: the parent initialised the memfd as a ring of `Message`; this
     // process touches the mapping only through the view.
@@ -100,7 +102,7 @@ fn two_mappings_at_different_addresses_share_one_ring() {
     if child_role().is_some() {
         return;
     }
-    let shm = SharedMemory::new(region_len()).unwrap();
+    let shm = SharedMemory::anonymous("two-mappings", region_len()).unwrap();
     let a = shm.map().unwrap();
     let b = shm.map().unwrap();
     assert_ne!(a.ptr(), b.ptr());

@@ -1,0 +1,228 @@
+//! Named objects: a shared memory object, its mapping and the annulus
+//! structure laid into it, created in one process and opened by name in
+//! another.
+//!
+//! Creation is race-free: the creator makes the object with `O_EXCL`, sizes
+//! it, maps it and initialises the structure, which publishes "ready" last.
+//! An opener that arrives in between (object still empty, or header still
+//! "initialising") retries with backoff for up to [`OPEN_PATIENCE`] and then
+//! fails with [`OpenError::NotReady`]; it never reads a half-built header.
+//!
+//! Roles are claimed through `&self` and held by handles that borrow the
+//! named object, so the mapping outlives every handle. The process that
+//! created an object unlinks it when asked ([`Named::unlink`]); mappings stay
+//! valid until dropped.
+
+mod mpmc;
+mod semaphore;
+mod spsc;
+
+use core::fmt;
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use annulus::layout::{AttachError, LayoutError};
+
+pub use mpmc::MpmcRing;
+pub use semaphore::NamedSemaphore;
+pub use spsc::SpscRing;
+
+use crate::shm::{Mapping, SharedMemory, ShmError};
+
+/// How long `open` waits for a creator to finish initialising.
+pub const OPEN_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Default permission bits: owner read/write only.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// Why a named object could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The shared memory object could not be made (name, EEXIST, ...).
+    Shm(ShmError),
+    /// The structure does not fit the parameters (capacity, ...).
+    Layout(LayoutError),
+    /// The semaphore's initial value or maximum are invalid.
+    Semaphore(annulus::semaphore::InitError),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::Shm(e) => e.fmt(f),
+            CreateError::Layout(e) => e.fmt(f),
+            CreateError::Semaphore(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for CreateError {}
+
+impl From<ShmError> for CreateError {
+    fn from(e: ShmError) -> Self {
+        CreateError::Shm(e)
+    }
+}
+
+impl From<annulus::semaphore::InitError> for CreateError {
+    fn from(e: annulus::semaphore::InitError) -> Self {
+        CreateError::Semaphore(e)
+    }
+}
+
+impl From<LayoutError> for CreateError {
+    fn from(e: LayoutError) -> Self {
+        CreateError::Layout(e)
+    }
+}
+
+/// Why a named object could not be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The shared memory object could not be opened or failed its checks.
+    Shm(ShmError),
+    /// The header does not describe the structure asked for.
+    Attach(AttachError),
+    /// The creator had not finished initialising within [`OPEN_PATIENCE`].
+    NotReady,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Shm(e) => e.fmt(f),
+            OpenError::Attach(e) => e.fmt(f),
+            OpenError::NotReady => write!(
+                f,
+                "object was not initialised within {} ms",
+                OPEN_PATIENCE.as_millis()
+            ),
+        }
+    }
+}
+
+impl core::error::Error for OpenError {}
+
+impl From<ShmError> for OpenError {
+    fn from(e: ShmError) -> Self {
+        OpenError::Shm(e)
+    }
+}
+
+/// The shared memory and mapping behind a named object.
+#[derive(Debug)]
+pub struct Named {
+    name: heapless::String<{ crate::shm::MAX_NAME_LEN }>,
+    /// Kept open so the object's pages stay referenced.
+    _shm: SharedMemory,
+    mapping: Mapping,
+}
+
+impl Named {
+    /// Creates `/dev/shm/annulus.<name>` of `len` bytes with `mode`, maps
+    /// it, and runs `init` over the mapping. Unlinks the object again if
+    /// `init` fails.
+    pub(crate) fn create<V, E>(
+        name: &str,
+        len: usize,
+        mode: u32,
+        init: impl FnOnce(NonNull<u8>, usize) -> Result<V, E>,
+    ) -> Result<(Named, V), CreateError>
+    where
+        CreateError: From<E>,
+    {
+        let shm = SharedMemory::create(name, len, mode)?;
+        let result = shm.map().map_err(CreateError::Shm).and_then(|mapping| {
+            let view = init(mapping.ptr(), mapping.len()).map_err(CreateError::from)?;
+            Ok((mapping, view))
+        });
+        match result {
+            Ok((mapping, view)) => Ok((
+                Named {
+                    name: stored_name(name),
+                    _shm: shm,
+                    mapping,
+                },
+                view,
+            )),
+            Err(e) => {
+                let _ = SharedMemory::unlink(name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens `/dev/shm/annulus.<name>` (owned by us, no mode bits beyond
+    /// `allowed_mode`, at least `min_len` bytes), maps it and runs `attach`
+    /// over the mapping, retrying while the creator is not done.
+    pub(crate) fn open<V>(
+        name: &str,
+        allowed_mode: u32,
+        min_len: usize,
+        attach: impl Fn(NonNull<u8>, usize) -> Result<V, AttachError>,
+    ) -> Result<(Named, V), OpenError> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let retry = match SharedMemory::open(name, allowed_mode, min_len) {
+                // Created but not sized yet.
+                Err(ShmError::TooSmall { .. }) => true,
+                Err(e) => return Err(e.into()),
+                Ok(shm) => {
+                    let mapping = shm.map()?;
+                    match attach(mapping.ptr(), mapping.len()) {
+                        Ok(view) => {
+                            let named = Named {
+                                name: stored_name(name),
+                                _shm: shm,
+                                mapping,
+                            };
+                            return Ok((named, view));
+                        }
+                        Err(AttachError::NotReady) => true,
+                        Err(e) => return Err(OpenError::Attach(e)),
+                    }
+                }
+            };
+            debug_assert!(retry);
+            if start.elapsed() >= OPEN_PATIENCE {
+                return Err(OpenError::NotReady);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The object's name (without the `annulus.` prefix).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// Removes the name from `/dev/shm`; this and other mappings stay valid.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedMemory::unlink`].
+    pub fn unlink(&self) -> Result<(), ShmError> {
+        SharedMemory::unlink(&self.name)
+    }
+}
+
+fn stored_name(name: &str) -> heapless::String<{ crate::shm::MAX_NAME_LEN }> {
+    // `SharedMemory::create/open` validated the name, so it fits.
+    let mut stored = heapless::String::new();
+    let _ = stored.push_str(name);
+    stored
+}
+
+/// This process's id, recorded in the claims it makes.
+pub(crate) fn my_pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}

@@ -1,0 +1,122 @@
+//! A named MPMC ring.
+
+#![allow(unsafe_code)]
+
+use annulus::Pod;
+use annulus::layout::Schema;
+use annulus::mpmc::{InitOptions, Mpmc, Receiver, RegisterError, Sender};
+
+use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
+use crate::Futex;
+
+/// An MPMC ring of `T` in `/dev/shm/annulus.<name>`, for many senders and
+/// receivers in many processes.
+///
+/// # Examples
+///
+/// ```
+/// use annulus_linux::named::MpmcRing;
+///
+/// let name = format!("doc-mpmc-{}", std::process::id());
+/// let jobs = MpmcRing::<u32>::create(&name, 64, 8).unwrap();
+/// let client = MpmcRing::<u32>::open(&name).unwrap(); // in another process
+/// jobs.named().unlink().unwrap(); // the mappings stay valid
+/// let mut tx = client.sender().unwrap();
+/// let mut rx = jobs.receiver().unwrap();
+/// tx.push(1).unwrap();
+/// assert_eq!(rx.pop(), Ok(1));
+/// ```
+#[derive(Debug)]
+pub struct MpmcRing<T> {
+    /// Lives as long as `named`'s mapping; lent only with `&self`'s lifetime.
+    ring: Mpmc<'static, T>,
+    named: Named,
+}
+
+impl<T: Pod> MpmcRing<T> {
+    /// Creates the ring with `capacity` slots and room for `participants`
+    /// senders and receivers, mode 0600.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError`]: a bad name, an existing object, bad sizes.
+    pub fn create(name: &str, capacity: u32, participants: u32) -> Result<Self, CreateError> {
+        Self::create_with_mode(name, capacity, participants, DEFAULT_MODE)
+    }
+
+    /// Creates the ring with permission bits `mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MpmcRing::create`].
+    pub fn create_with_mode(
+        name: &str,
+        capacity: u32,
+        participants: u32,
+        mode: u32,
+    ) -> Result<Self, CreateError> {
+        let size = Mpmc::<T>::layout(capacity, participants)?.size;
+        let options = InitOptions {
+            schema: None,
+            creator_pid: my_pid(),
+        };
+        let (named, ring) = Named::create(name, size, mode, |ptr, len| {
+            // SAFETY: a fresh mapping that nothing else in this process
+            // touches; it lives in `named` beside the view.
+            unsafe { Mpmc::<T>::init_raw(ptr, len, capacity, participants, options) }
+        })?;
+        Ok(MpmcRing { ring, named })
+    }
+
+    /// Opens the ring another process created (mode at most 0600).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with_mode(name, DEFAULT_MODE)
+    }
+
+    /// Opens the ring, accepting permission bits up to `allowed_mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MpmcRing::open`].
+    pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        let header = Mpmc::<T>::layout(2, 1).map_or(0, |l| l.records_offset);
+        let (named, ring) = Named::open(name, allowed_mode, header, |ptr, len| {
+            // SAFETY: a fresh mapping, touched in this process only through
+            // the view; it lives in `named` beside the view.
+            unsafe { Mpmc::<T>::attach_raw(ptr, len, Schema::of::<T>()) }
+        })?;
+        Ok(MpmcRing { ring, named })
+    }
+
+    /// The ring, for as long as this object lives.
+    pub fn ring(&self) -> Mpmc<'_, T> {
+        self.ring
+    }
+
+    /// Registers a sender for this process; it sleeps on the futex.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::TooManyParticipants`].
+    pub fn sender(&self) -> Result<Sender<'_, T, Futex>, RegisterError> {
+        self.ring().register_sender(my_pid(), Futex)
+    }
+
+    /// Registers a receiver for this process.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::TooManyParticipants`].
+    pub fn receiver(&self) -> Result<Receiver<'_, T, Futex>, RegisterError> {
+        self.ring().register_receiver(my_pid(), Futex)
+    }
+
+    /// The shared memory behind the ring (name, unlink).
+    pub fn named(&self) -> &Named {
+        &self.named
+    }
+}

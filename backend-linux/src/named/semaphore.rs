@@ -1,0 +1,96 @@
+//! A named counting semaphore.
+
+#![allow(unsafe_code)]
+
+use annulus::semaphore::{InitOptions, Semaphore};
+
+use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
+use crate::Futex;
+
+/// A counting semaphore in `/dev/shm/annulus.<name>`, like `sem_open`.
+///
+/// # Examples
+///
+/// ```
+/// use annulus_linux::named::NamedSemaphore;
+///
+/// let name = format!("doc-sem-{}", std::process::id());
+/// let sem = NamedSemaphore::create(&name, 0, 10).unwrap();
+/// let other = NamedSemaphore::open(&name).unwrap(); // in another process
+/// sem.named().unlink().unwrap(); // the mappings stay valid
+/// other.semaphore().post(3).unwrap();
+/// sem.semaphore().try_wait(3).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct NamedSemaphore {
+    /// Lives as long as `named`'s mapping; lent only with `&self`'s lifetime.
+    sem: Semaphore<'static, Futex>,
+    named: Named,
+}
+
+impl NamedSemaphore {
+    /// Creates the semaphore with value `initial` and maximum `max`, mode 0600.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError`]: a bad name, an existing object, bad values.
+    pub fn create(name: &str, initial: u32, max: u32) -> Result<Self, CreateError> {
+        Self::create_with_mode(name, initial, max, DEFAULT_MODE)
+    }
+
+    /// Creates the semaphore with permission bits `mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphore::create`].
+    pub fn create_with_mode(
+        name: &str,
+        initial: u32,
+        max: u32,
+        mode: u32,
+    ) -> Result<Self, CreateError> {
+        let options = InitOptions {
+            creator_pid: my_pid(),
+        };
+        let (named, sem) = Named::create(name, Semaphore::region_size(), mode, |ptr, len| {
+            // SAFETY: a fresh mapping that nothing else in this process
+            // touches; it lives in `named` beside the view.
+            unsafe { Semaphore::init_raw(ptr, len, initial, max, options, Futex) }
+        })?;
+        Ok(NamedSemaphore { sem, named })
+    }
+
+    /// Opens the semaphore another process created (mode at most 0600).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with_mode(name, DEFAULT_MODE)
+    }
+
+    /// Opens the semaphore, accepting permission bits up to `allowed_mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphore::open`].
+    pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        let (named, sem) =
+            Named::open(name, allowed_mode, Semaphore::region_size(), |ptr, len| {
+                // SAFETY: a fresh mapping, touched in this process only through
+                // the view; it lives in `named` beside the view.
+                unsafe { Semaphore::attach_raw(ptr, len, Futex) }
+            })?;
+        Ok(NamedSemaphore { sem, named })
+    }
+
+    /// The semaphore, for as long as this object lives.
+    pub fn semaphore(&self) -> &Semaphore<'_, Futex> {
+        &self.sem
+    }
+
+    /// The shared memory behind the semaphore (name, unlink).
+    pub fn named(&self) -> &Named {
+        &self.named
+    }
+}

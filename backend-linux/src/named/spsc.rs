@@ -1,0 +1,116 @@
+//! A named SPSC ring.
+
+#![allow(unsafe_code)]
+
+use annulus::Pod;
+use annulus::claim::ClaimError;
+use annulus::layout::Schema;
+use annulus::spsc::{Consumer, InitOptions, Producer, Spsc};
+
+use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
+use crate::Futex;
+
+/// An SPSC ring of `T` in `/dev/shm/annulus.<name>`.
+///
+/// # Examples
+///
+/// ```
+/// use annulus_linux::named::SpscRing;
+///
+/// let name = format!("doc-spsc-{}", std::process::id());
+/// let created = SpscRing::<u64>::create(&name, 64).unwrap();
+/// let opened = SpscRing::<u64>::open(&name).unwrap(); // in another process
+/// created.named().unlink().unwrap(); // the mappings stay valid
+/// created.producer().unwrap().push(5).unwrap();
+/// assert_eq!(opened.consumer().unwrap().pop(), Ok(5));
+/// ```
+#[derive(Debug)]
+pub struct SpscRing<T> {
+    /// Lives as long as `named`'s mapping; handed out only with the
+    /// lifetime of `&self`.
+    ring: Spsc<'static, T>,
+    named: Named,
+}
+
+impl<T: Pod> SpscRing<T> {
+    /// Creates the ring with `capacity` slots, mode 0600.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError`]: a bad name, an existing object, a bad capacity.
+    pub fn create(name: &str, capacity: u32) -> Result<Self, CreateError> {
+        Self::create_with_mode(name, capacity, DEFAULT_MODE)
+    }
+
+    /// Creates the ring with permission bits `mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::create`].
+    pub fn create_with_mode(name: &str, capacity: u32, mode: u32) -> Result<Self, CreateError> {
+        let size = Spsc::<T>::layout(capacity)?.size;
+        let options = InitOptions {
+            schema: None,
+            creator_pid: my_pid(),
+        };
+        let (named, ring) = Named::create(name, size, mode, |ptr, len| {
+            // SAFETY: a fresh mapping of `len` bytes that nothing else in
+            // this process touches; it lives in `named` beside the view.
+            unsafe { Spsc::<T>::init_raw(ptr, len, capacity, options) }
+        })?;
+        Ok(SpscRing { ring, named })
+    }
+
+    /// Opens the ring another process created (mode at most 0600).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`]: missing, not ours, wrong mode, not a ring of `T`, or
+    /// not initialised in time.
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with_mode(name, DEFAULT_MODE)
+    }
+
+    /// Opens the ring, accepting permission bits up to `allowed_mode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::open`].
+    pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        let header = Spsc::<T>::layout(1).map_or(0, |l| l.body_offset);
+        let (named, ring) = Named::open(name, allowed_mode, header, |ptr, len| {
+            // SAFETY: a fresh mapping, touched in this process only through
+            // the view; it lives in `named` beside the view.
+            unsafe { Spsc::<T>::attach_raw(ptr, len, Schema::of::<T>()) }
+        })?;
+        Ok(SpscRing { ring, named })
+    }
+
+    /// The ring, for as long as this object lives.
+    pub fn ring(&self) -> Spsc<'_, T> {
+        self.ring
+    }
+
+    /// Claims the producer role for this process; it sleeps on the futex.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Taken`] if a producer exists (in any process).
+    pub fn producer(&self) -> Result<Producer<'_, T, Futex>, ClaimError> {
+        self.ring().claim_producer(my_pid(), Futex)
+    }
+
+    /// Claims the consumer role for this process.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Taken`] if a consumer exists (in any process).
+    pub fn consumer(&self) -> Result<Consumer<'_, T, Futex>, ClaimError> {
+        self.ring().claim_consumer(my_pid(), Futex)
+    }
+
+    /// The shared memory behind the ring (name, unlink).
+    pub fn named(&self) -> &Named {
+        &self.named
+    }
+}
