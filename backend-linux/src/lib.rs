@@ -32,6 +32,7 @@
 extern crate std;
 
 mod futex;
+pub mod liveness;
 #[cfg(feature = "std")]
 pub mod named;
 pub mod shm;

@@ -97,6 +97,16 @@ impl ChildGuard {
     }
 }
 
+impl ChildGuard {
+    /// Kills the child with SIGKILL and reaps it.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {

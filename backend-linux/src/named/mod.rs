@@ -25,7 +25,7 @@ use annulus::layout::{AttachError, LayoutError};
 
 pub use mpmc::MpmcRing;
 pub use semaphore::NamedSemaphore;
-pub use spsc::SpscRing;
+pub use spsc::{SpscRing, WATCH_SLICE};
 
 use crate::shm::{Mapping, SharedMemory, ShmError};
 

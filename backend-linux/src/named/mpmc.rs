@@ -4,10 +4,13 @@
 
 use annulus::Pod;
 use annulus::layout::Schema;
-use annulus::mpmc::{InitOptions, Mpmc, Receiver, RegisterError, Sender};
+use annulus::mpmc::{
+    InitOptions, Mpmc, Receiver, RegisterError, RepairError, RepairReport, Sender,
+};
 
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
+use crate::liveness::claim_is_alive;
 
 /// An MPMC ring of `T` in `/dev/shm/annulus.<name>`, for many senders and
 /// receivers in many processes.
@@ -113,6 +116,20 @@ impl<T: Pod> MpmcRing<T> {
     /// [`RegisterError::TooManyParticipants`].
     pub fn receiver(&self) -> Result<Receiver<'_, T, Futex>, RegisterError> {
         self.ring().register_receiver(my_pid(), Futex)
+    }
+
+    /// Runs the core's repair with "is the pid alive" as the liveness
+    /// predicate: slots claimed by dead senders are skipped, messages
+    /// claimed by dead receivers before they read them go to `on_orphan`
+    /// (send them again to deliver them), and the dead participants'
+    /// records and counts are released.
+    ///
+    /// # Errors
+    ///
+    /// [`RepairError::Busy`] if a live process is repairing right now.
+    pub fn repair_dead(&self, on_orphan: impl FnMut(T)) -> Result<RepairReport, RepairError> {
+        self.ring()
+            .repair(my_pid(), &Futex, claim_is_alive, on_orphan)
     }
 
     /// The shared memory behind the ring (name, unlink).

@@ -2,13 +2,20 @@
 
 #![allow(unsafe_code)]
 
+use core::time::Duration;
+
 use annulus::Pod;
-use annulus::claim::ClaimError;
+use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
-use annulus::spsc::{Consumer, InitOptions, Producer, Spsc};
+use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
+use annulus::wait::Wait;
 
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
+use crate::liveness::claim_is_alive;
+
+/// How often a watching receive checks that the producer is alive.
+pub const WATCH_SLICE: Duration = Duration::from_millis(50);
 
 /// An SPSC ring of `T` in `/dev/shm/annulus.<name>`.
 ///
@@ -107,6 +114,54 @@ impl<T: Pod> SpscRing<T> {
     /// [`ClaimError::Taken`] if a consumer exists (in any process).
     pub fn consumer(&self) -> Result<Consumer<'_, T, Futex>, ClaimError> {
         self.ring().claim_consumer(my_pid(), Futex)
+    }
+
+    /// Releases the roles whose holder's process has died, as if it had
+    /// dropped its handle: the peer then sees `Disconnected` (after draining)
+    /// and the role can be claimed again. Returns (producer, consumer):
+    /// which were released.
+    pub fn release_dead_peers(&self) -> (bool, bool) {
+        let ring = self.ring();
+        let producer = match ring.producer_state() {
+            RoleState::Held(c) if !claim_is_alive(c) => ring.release_dead_producer(c, &Futex),
+            _ => false,
+        };
+        let consumer = match ring.consumer_state() {
+            RoleState::Held(c) if !claim_is_alive(c) => ring.release_dead_consumer(c, &Futex),
+            _ => false,
+        };
+        (producer, consumer)
+    }
+
+    /// Receives like [`Consumer::pop_blocking`], but every [`WATCH_SLICE`]
+    /// checks whether the producer's process is still alive; a dead one is
+    /// released, so this returns everything it sent and then
+    /// `Disconnected`, instead of waiting out the timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::pop_blocking`].
+    pub fn pop_watching(
+        &self,
+        rx: &mut Consumer<'_, T, Futex>,
+        timeout: Option<Duration>,
+    ) -> Result<T, PopTimeoutError> {
+        let deadline = timeout.map(|t| Futex.now().saturating_add(t.as_nanos() as u64));
+        loop {
+            let slice = match deadline {
+                Some(d) => Duration::from_nanos(d.saturating_sub(Futex.now())).min(WATCH_SLICE),
+                None => WATCH_SLICE,
+            };
+            match rx.pop_blocking(Some(slice)) {
+                Err(PopTimeoutError::Timeout) => {
+                    self.release_dead_peers();
+                    if deadline.is_some_and(|d| Futex.now() >= d) {
+                        return Err(PopTimeoutError::Timeout);
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The shared memory behind the ring (name, unlink).
