@@ -35,6 +35,7 @@ mod futex;
 pub mod liveness;
 #[cfg(feature = "std")]
 pub mod named;
+pub mod pipe;
 pub mod shm;
 
 pub use futex::Futex;
