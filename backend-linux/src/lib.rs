@@ -40,3 +40,9 @@ pub mod shm;
 
 pub use futex::Futex;
 pub use shm::{Mapping, SharedMemory, ShmError};
+
+/// The README's examples (they use both crates), compiled and run as
+/// doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

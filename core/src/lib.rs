@@ -120,8 +120,3 @@ pub mod wait;
 pub use bytemuck;
 pub use bytemuck::Pod;
 pub use layout::{AttachError, LayoutError, Schema};
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
