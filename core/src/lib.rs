@@ -103,6 +103,7 @@ extern crate alloc;
 #[cfg(loom)]
 extern crate std;
 
+mod blocking;
 pub mod claim;
 pub mod error;
 mod event;

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::{PopError, PopTimeoutError};
 use crate::sync::Ordering;
-use crate::wait::{Wait, deadline_after};
+use crate::wait::Wait;
 
 /// A receiver's private state: its ring and its participant record.
 #[derive(Debug)]
@@ -107,19 +107,15 @@ impl<'a, T: Pod, W: Wait> Receiver<'a, T, W> {
     /// [`PopTimeoutError::Timeout`], [`PopTimeoutError::Disconnected`],
     /// [`PopTimeoutError::Corrupted`].
     pub fn pop_blocking(&mut self, timeout: Option<Duration>) -> Result<T, PopTimeoutError> {
-        let deadline = deadline_after(&self.wait, timeout);
         let events = &self.state.ring.hdr().events.0;
         let state = &mut self.state;
-        let wait = &self.wait;
-        events
-            .data_ready
-            .wait_until(wait, self.spin_limit, deadline, || match state.pop(wait) {
-                Ok(v) => Some(Ok(v)),
-                Err(PopError::Empty) => None,
-                Err(PopError::Disconnected) => Some(Err(PopTimeoutError::Disconnected)),
-                Err(PopError::Corrupted) => Some(Err(PopTimeoutError::Corrupted)),
-            })
-            .unwrap_or(Err(PopTimeoutError::Timeout))
+        crate::blocking::pop(
+            &events.data_ready,
+            &self.wait,
+            self.spin_limit,
+            timeout,
+            |w| state.pop(w),
+        )
     }
 
     /// Whether every sender has left (messages may still be waiting). Racy.

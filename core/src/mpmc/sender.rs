@@ -10,7 +10,7 @@ use super::participant::{Role, side_closed_hint};
 use super::{ClaimFailure, Claimed, MAX_ATTEMPTS, Mpmc, RegisterError, seq_empty, seq_full};
 use crate::error::{PushError, PushSliceError, PushTimeoutError};
 use crate::sync::Ordering;
-use crate::wait::{Wait, deadline_after};
+use crate::wait::Wait;
 
 /// A sender's private state: its ring and its participant record.
 #[derive(Debug)]
@@ -108,34 +108,16 @@ impl<'a, T: Pod, W: Wait> Sender<'a, T, W> {
         value: T,
         timeout: Option<Duration>,
     ) -> Result<(), PushTimeoutError<T>> {
-        let deadline = deadline_after(&self.wait, timeout);
-        let mut pending = Some(value);
         let events = &self.state.ring.hdr().events.0;
         let state = &mut self.state;
-        let wait = &self.wait;
-        let outcome = events
-            .space_ready
-            .wait_until(wait, self.spin_limit, deadline, || {
-                let value = pending.take()?;
-                match state.push(value, wait) {
-                    Ok(()) => Some(Ok(())),
-                    Err(PushError::Full(v)) => {
-                        pending = Some(v);
-                        None
-                    }
-                    Err(PushError::Disconnected(v)) => Some(Err(PushTimeoutError::Disconnected(v))),
-                    Err(PushError::Corrupted(v)) => Some(Err(PushTimeoutError::Corrupted(v))),
-                }
-            });
-        match outcome {
-            Ok(result) => result,
-            // The poll puts the value back each time it returns `None`.
-            Err(_) => Err(PushTimeoutError::Timeout(
-                pending
-                    .take()
-                    .expect("a timed-out push still holds its value"),
-            )),
-        }
+        crate::blocking::push(
+            &events.space_ready,
+            &self.wait,
+            self.spin_limit,
+            timeout,
+            value,
+            |v, w| state.push(v, w),
+        )
     }
 
     /// Whether every receiver has left. Racy.

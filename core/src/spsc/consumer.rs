@@ -105,19 +105,15 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
     /// [`PopTimeoutError::Timeout`] if still empty at the deadline,
     /// [`PopTimeoutError::Disconnected`], [`PopTimeoutError::Corrupted`].
     pub fn pop_blocking(&mut self, timeout: Option<Duration>) -> Result<T, PopTimeoutError> {
-        let deadline = deadline_after(&self.wait, timeout);
         let events = &self.state.ring.hdr().events.0;
         let state = &mut self.state;
-        let wait = &self.wait;
-        let outcome = events
-            .data_ready
-            .wait_until(wait, self.spin_limit, deadline, || match state.pop(wait) {
-                Ok(v) => Some(Ok(v)),
-                Err(PopError::Empty) => None,
-                Err(PopError::Disconnected) => Some(Err(PopTimeoutError::Disconnected)),
-                Err(PopError::Corrupted) => Some(Err(PopTimeoutError::Corrupted)),
-            });
-        outcome.unwrap_or(Err(PopTimeoutError::Timeout))
+        crate::blocking::pop(
+            &events.data_ready,
+            &self.wait,
+            self.spin_limit,
+            timeout,
+            |w| state.pop(w),
+        )
     }
 
     /// Waits until at least one element can be received (or the producer

@@ -12,7 +12,7 @@ use super::{
 use crate::claim::ClaimError;
 use crate::error::Corrupted;
 use crate::sync::Ordering;
-use crate::wait::{Wait, deadline_after};
+use crate::wait::Wait;
 
 /// The producer's private state: its own position and its cache of the
 /// consumer's. Split from [`Producer`] so blocking calls can borrow it
@@ -113,35 +113,16 @@ impl<'a, T: Pod, W: Wait> Producer<'a, T, W> {
         value: T,
         timeout: Option<Duration>,
     ) -> Result<(), PushTimeoutError<T>> {
-        let deadline = deadline_after(&self.wait, timeout);
-        let mut pending = Some(value);
         let events = &self.state.ring.hdr().events.0;
         let state = &mut self.state;
-        let wait = &self.wait;
-        let outcome = events
-            .space_ready
-            .wait_until(wait, self.spin_limit, deadline, || {
-                let value = pending.take()?;
-                match state.push(value, wait) {
-                    Ok(()) => Some(Ok(())),
-                    Err(PushError::Full(v)) => {
-                        pending = Some(v);
-                        None
-                    }
-                    Err(PushError::Disconnected(v)) => Some(Err(PushTimeoutError::Disconnected(v))),
-                    Err(PushError::Corrupted(v)) => Some(Err(PushTimeoutError::Corrupted(v))),
-                }
-            });
-        match outcome {
-            Ok(result) => result,
-            // The poll puts the value back into `pending` each time it returns
-            // `None`, and a timeout only follows such a poll.
-            Err(_) => Err(PushTimeoutError::Timeout(
-                pending
-                    .take()
-                    .expect("a timed-out push still holds its value"),
-            )),
-        }
+        crate::blocking::push(
+            &events.space_ready,
+            &self.wait,
+            self.spin_limit,
+            timeout,
+            value,
+            |v, w| state.push(v, w),
+        )
     }
 
     /// Lends `n` free slots to write in place; nothing is sent until the
