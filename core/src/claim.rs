@@ -28,6 +28,11 @@ const HELD: u32 = 1;
 const CLOSED: u32 = 2;
 /// Mask of the state bits in the claim word.
 const STATE_MASK: u32 = 0b11;
+/// CAS attempts a claim makes before it reports the word as corrupted: each
+/// failure means the word changed between our read and our swap, which an
+/// honest claimant does once or twice; a peer rewriting it in a loop must
+/// not keep a non-blocking call spinning (DESIGN.md rule 3).
+const MAX_CLAIM_ATTEMPTS: u32 = 1 << 16;
 
 /// A role slot in shared memory: 8 bytes.
 #[repr(C)]
@@ -103,7 +108,7 @@ impl RoleClaim {
     pub(crate) fn claim(&self, pid: u32) -> Result<u32, ClaimError> {
         // Relaxed: only a starting guess for the CAS, which re-validates it.
         let mut current = self.word.load(Ordering::Relaxed);
-        loop {
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
             let state = current & STATE_MASK;
             if state == HELD {
                 return Err(ClaimError::Taken(self.decode_claim(current)));
@@ -130,6 +135,7 @@ impl RoleClaim {
                 Err(actual) => current = actual,
             }
         }
+        Err(ClaimError::Corrupted)
     }
 
     /// Ends the tenure `generation` if it is still current; returns whether it
