@@ -7,6 +7,10 @@
 //! (real atomics, layout pinned by static assertions) and over a heap buffer in
 //! a loom model (loom atomics, another layout, no assertions).
 
+#![allow(unsafe_code)]
+
+use core::mem::{align_of, size_of};
+
 #[cfg(not(loom))]
 pub use core::sync::atomic::AtomicU32;
 #[cfg(not(loom))]
@@ -84,5 +88,87 @@ impl SlotTracker {
         }
         #[cfg(not(loom))]
         let _ = (index, count);
+    }
+}
+
+/// Copies a value out of a slot in shared memory with relaxed atomic loads
+/// (32-bit words when `T` is word-aligned and word-sized, else bytes).
+///
+/// A peer process may write the slot at any moment, and a peer that forges a
+/// slot's state can make two threads of this process use the slot at once;
+/// with atomic accesses either case is a torn (wrong) value, never a data race
+/// of this process (DESIGN.md rule 3). Under loom the copy is plain: the
+/// [`SlotTracker`] checks the slot protocol there.
+///
+/// # Safety
+///
+/// `src` is valid for reads of a `T` and aligned for it, and this process
+/// accesses that memory only through [`load_slot`] and [`store_slot`].
+#[inline(always)]
+pub(crate) unsafe fn load_slot<T: bytemuck::Pod>(src: *const T) -> T {
+    #[cfg(loom)]
+    {
+        // SAFETY: the caller's contract.
+        unsafe { src.read() }
+    }
+    #[cfg(not(loom))]
+    {
+        use core::sync::atomic::AtomicU8;
+        let mut value = T::zeroed();
+        let bytes = bytemuck::bytes_of_mut(&mut value);
+        if align_of::<T>() >= 4 && size_of::<T>() % 4 == 0 {
+            for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+                // SAFETY: word `i` of `*src`: in bounds, 4-aligned, valid
+                // (the caller's contract); only accessed atomically.
+                let word = unsafe { AtomicU32::from_ptr(src.cast::<u32>().cast_mut().add(i)) };
+                // Relaxed: ordering comes from the slot protocol's Acquire.
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+            }
+        } else {
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                // SAFETY: byte `i` of `*src`, valid (the caller's contract).
+                let cell = unsafe { AtomicU8::from_ptr(src.cast::<u8>().cast_mut().add(i)) };
+                // Relaxed: as above.
+                *byte = cell.load(Ordering::Relaxed);
+            }
+        }
+        value
+    }
+}
+
+/// Copies `value` into a slot in shared memory with relaxed atomic stores;
+/// see [`load_slot`].
+///
+/// # Safety
+///
+/// `dst` is valid for writes of a `T` and aligned for it, and this process
+/// accesses that memory only through [`load_slot`] and [`store_slot`].
+#[inline(always)]
+pub(crate) unsafe fn store_slot<T: bytemuck::Pod>(dst: *mut T, value: T) {
+    #[cfg(loom)]
+    {
+        // SAFETY: the caller's contract.
+        unsafe { dst.write(value) }
+    }
+    #[cfg(not(loom))]
+    {
+        use core::sync::atomic::AtomicU8;
+        let bytes = bytemuck::bytes_of(&value);
+        if align_of::<T>() >= 4 && size_of::<T>() % 4 == 0 {
+            for (i, chunk) in bytes.chunks_exact(4).enumerate() {
+                // SAFETY: word `i` of `*dst`: in bounds, 4-aligned, valid.
+                let word = unsafe { AtomicU32::from_ptr(dst.cast::<u32>().add(i)) };
+                let chunk = [chunk[0], chunk[1], chunk[2], chunk[3]];
+                // Relaxed: published by the slot protocol's Release.
+                word.store(u32::from_ne_bytes(chunk), Ordering::Relaxed);
+            }
+        } else {
+            for (i, &byte) in bytes.iter().enumerate() {
+                // SAFETY: byte `i` of `*dst`, valid.
+                let cell = unsafe { AtomicU8::from_ptr(dst.cast::<u8>().add(i)) };
+                // Relaxed: as above.
+                cell.store(byte, Ordering::Relaxed);
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::{
     ClaimFailure, Claimed, MAX_ATTEMPTS, Mpmc, RegisterError, SKIPPED, seq_empty, seq_full,
 };
 use crate::error::{PopError, PopTimeoutError};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, load_slot};
 use crate::wait::Wait;
 
 /// A receiver's private state: its ring and its participant record.
@@ -225,7 +225,7 @@ impl<T: Pod> ReceiverState<'_, T> {
                 // SAFETY: the CAS on head gave us position `p`, whose slot
                 // said "full at p" (Acquire): the sender's write is visible
                 // and nobody writes it until we release it below.
-                *slot = unsafe { ring.value_ptr(p).read() };
+                *slot = unsafe { load_slot(ring.value_ptr(p)) };
                 copied += 1;
             }
             // SYNC POINT mpmc slot-free: Release pairs with the next

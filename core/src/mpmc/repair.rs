@@ -12,7 +12,7 @@ use bytemuck::Pod;
 use super::participant::{Role, leave};
 use super::{MAX_ATTEMPTS, MAX_PARTICIPANTS, Mpmc, SKIPPED, seq_empty, seq_full};
 use crate::claim::{Claim, RoleState};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, load_slot};
 use crate::wait::Wait;
 
 /// Bit set in the repair lock word while a repair runs (the rest is its pid).
@@ -244,7 +244,7 @@ impl<T: Pod> Mpmc<'_, T> {
             // SAFETY: the slot is full at `p` and owned by a dead receiver;
             // senders wait for "empty" and repairs are serialised by the
             // lock, so nobody writes it while we copy.
-            Some(unsafe { self.value_ptr(p).read() })
+            Some(unsafe { load_slot(self.value_ptr(p)) })
         } else {
             None
         };

@@ -9,7 +9,7 @@ use bytemuck::Pod;
 use super::participant::{Role, side_closed_hint};
 use super::{ClaimFailure, Claimed, MAX_ATTEMPTS, Mpmc, RegisterError, seq_empty, seq_full};
 use crate::error::{PushError, PushSliceError, PushTimeoutError};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, store_slot};
 use crate::wait::Wait;
 
 /// A sender's private state: its ring and its participant record.
@@ -150,7 +150,7 @@ impl<'a, T: Pod, W: Wait> Sender<'a, T, W> {
         match this.state.claim(1) {
             Ok(Claimed { pos, .. }) => {
                 // SAFETY: we own slot `pos` (claimed by the CAS on tail).
-                unsafe { this.state.ring.value_ptr(pos).write(value) };
+                unsafe { store_slot(this.state.ring.value_ptr(pos), value) };
                 true
             }
             Err(_) => false,
@@ -257,7 +257,7 @@ impl<T: Pod> SenderState<'_, T> {
             .write(claimed.pos & (self.ring.capacity() - 1), 1);
         // SAFETY: the CAS on tail gave us position `pos`; its slot said
         // "empty for pos" (Acquire), so no receiver reads it until we publish.
-        unsafe { self.ring.value_ptr(claimed.pos).write(value) };
+        unsafe { store_slot(self.ring.value_ptr(claimed.pos), value) };
         self.publish(claimed, wait);
         Ok(())
     }
@@ -283,7 +283,7 @@ impl<T: Pod> SenderState<'_, T> {
             let p = claimed.pos.wrapping_add(i as u32);
             self.ring.hdr().tracker.write(p & mask, 1);
             // SAFETY: as in `push`, for each claimed position.
-            unsafe { self.ring.value_ptr(p).write(*value) };
+            unsafe { store_slot(self.ring.value_ptr(p), *value) };
         }
         self.publish(claimed, wait);
         Ok(claimed.len as usize)

@@ -9,7 +9,7 @@ use bytemuck::Pod;
 use super::{ChunkError, DEFAULT_SPIN_LIMIT, PopError, PopTimeoutError, ReadChunk, Spsc};
 use crate::claim::ClaimError;
 use crate::error::Corrupted;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, load_slot};
 use crate::wait::{Wait, deadline_after};
 
 /// The consumer's private state: its own position and its cache of the
@@ -273,7 +273,7 @@ impl<'a, T: Pod> ConsumerState<'a, T> {
         // SAFETY: `index` is masked; the slot is filled (tail - head >= 1 with
         // tail read with Acquire), so the producer does not write it until we
         // release it; it holds an initialised `T` (zeroed at init, or written).
-        let value = unsafe { self.ring.slot(index).read() };
+        let value = unsafe { load_slot(self.ring.slot(index)) };
         self.release(1, wait);
         Ok(value)
     }
@@ -293,20 +293,14 @@ impl<'a, T: Pod> ConsumerState<'a, T> {
             Ok(available) => available.min(wanted),
             Err(Corrupted) => return Err(PopError::Corrupted),
         };
-        let (first, second) = self.filled_runs(n);
         let start = self.head & self.ring.mask();
         self.ring.hdr().tracker.read(start, n);
-        // SAFETY: the two runs are `n` filled slots from the masked head,
-        // inside the body (see `filled_runs`); `out` has room for `n`.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.ring.slot(start), out.as_mut_ptr(), first as usize);
-            if second > 0 {
-                core::ptr::copy_nonoverlapping(
-                    self.ring.slot(0),
-                    out.as_mut_ptr().add(first as usize),
-                    second as usize,
-                );
-            }
+        for (i, slot) in out.iter_mut().take(n as usize).enumerate() {
+            let index = start.wrapping_add(i as u32) & self.ring.mask();
+            // SAFETY: `n` slots from the masked head are filled (checked with
+            // an Acquire load of `tail`), and `index` is masked; atomic
+            // loads, so a peer forging positions cannot make this a race.
+            *slot = unsafe { load_slot(self.ring.slot(index)) };
         }
         self.release(n, wait);
         Ok(n as usize)

@@ -336,7 +336,9 @@ impl<'a, T: Pod> Spsc<'a, T> {
     /// initialised bytes, and be accessed (by this process) only through
     /// annulus views. Another process may write anything into it at any time:
     /// that makes operations fail or return wrong values, never undefined
-    /// behaviour here, with one caveat: the slices lent by
+    /// behaviour here (slot values are copied with relaxed atomic loads and
+    /// stores, so even a peer that forges positions until two threads of this
+    /// process use one slot gets only torn values), with one caveat: the slices lent by
     /// [`ReadChunk`]/[`WriteChunk`] assume the peer respects the positions
     /// while they are alive (a peer that writes slots it does not own can make
     /// a lent slice change under the borrower).

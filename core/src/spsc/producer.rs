@@ -11,7 +11,7 @@ use super::{
 };
 use crate::claim::ClaimError;
 use crate::error::Corrupted;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, store_slot};
 use crate::wait::Wait;
 
 /// The producer's private state: its own position and its cache of the
@@ -236,7 +236,7 @@ impl<'a, T: Pod> ProducerState<'a, T> {
         // SAFETY: `index` is masked; the slot is free (tail - head < capacity
         // with head read with Acquire), so the consumer does not read it until
         // we publish; `T: Pod` has no drop glue for the old bytes.
-        unsafe { self.ring.slot(index).write(value) };
+        unsafe { store_slot(self.ring.slot(index), value) };
         self.publish(1, wait);
         Ok(())
     }
@@ -260,21 +260,14 @@ impl<'a, T: Pod> ProducerState<'a, T> {
         if n == 0 {
             return Err(PushSliceError::Full);
         }
-        let (first, second) = self.free_runs(n);
         let start = self.tail & self.ring.mask();
         self.ring.hdr().tracker.write(start, n);
-        // SAFETY: the two runs are `n` free slots starting at the masked
-        // tail, inside the body (see `free_runs`); `values` has at least `n`
-        // elements and does not overlap the shared region's slots we own.
-        unsafe {
-            core::ptr::copy_nonoverlapping(values.as_ptr(), self.ring.slot(start), first as usize);
-            if second > 0 {
-                core::ptr::copy_nonoverlapping(
-                    values.as_ptr().add(first as usize),
-                    self.ring.slot(0),
-                    second as usize,
-                );
-            }
+        for (i, value) in values.iter().take(n as usize).enumerate() {
+            let index = start.wrapping_add(i as u32) & self.ring.mask();
+            // SAFETY: `n` slots from the masked tail are free (checked with
+            // an Acquire load of `head`), and `index` is masked; atomic
+            // stores, so a peer forging positions cannot make this a race.
+            unsafe { store_slot(self.ring.slot(index), *value) };
         }
         self.publish(n, wait);
         Ok(n as usize)
