@@ -153,6 +153,20 @@ impl<T: Pod> ReceiverState<'_, T> {
     /// Claims up to `want` consecutive filled positions with one CAS on
     /// `head`, after announcing them as this participant's intent.
     pub(crate) fn claim(&mut self, want: u32) -> Result<Claimed, ClaimFailure> {
+        let result = self.try_claim(want);
+        if result.is_err() {
+            // A claim that gives up after a lost CAS must not leave its
+            // intent behind: repairs defer to any live intent naming a dead
+            // participant's slot. Relaxed: a stale intent only delays them.
+            self.ring
+                .record(self.index)
+                .intent_len
+                .store(0, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn try_claim(&mut self, want: u32) -> Result<Claimed, ClaimFailure> {
         let ring = self.ring;
         let hdr = ring.hdr();
         let record = ring.record(self.index);

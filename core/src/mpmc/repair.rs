@@ -117,22 +117,33 @@ impl<T: Pod> Mpmc<'_, T> {
             let len = record.intent_len.load(Ordering::Acquire).min(self.capacity);
             let pos = record.intent_pos.load(Ordering::Relaxed);
             let role = super::Role::from_word(record.role.load(Ordering::Relaxed));
+            // A position a live participant's intent still names may be that
+            // participant's claim: leave the whole record (intent included)
+            // to a later repair, or the dead claim would be forgotten.
+            let mut deferred = false;
             for k in 0..len {
                 let p = pos.wrapping_add(k);
                 match role {
-                    Some(Role::Sender) if self.skip_dead_send(p, tail, &alive) => {
-                        report.skipped += 1;
-                    }
-                    Some(Role::Sender) | None => {}
+                    Some(Role::Sender) => match self.skip_dead_send(p, tail, &alive) {
+                        Resolved::Skipped => report.skipped += 1,
+                        Resolved::Deferred => deferred = true,
+                        // A dead sender's slot never yields a message.
+                        Resolved::Message(_) | Resolved::Nothing => {}
+                    },
                     Some(Role::Receiver) => match self.reclaim_dead_receive(p, head, &alive) {
-                        Reclaimed::Message(value) => {
+                        Resolved::Message(value) => {
                             report.orphans += 1;
                             on_orphan(value);
                         }
-                        Reclaimed::Skipped => report.skipped += 1,
-                        Reclaimed::Nothing => {}
+                        Resolved::Skipped => report.skipped += 1,
+                        Resolved::Deferred => deferred = true,
+                        Resolved::Nothing => {}
                     },
+                    None => {}
                 }
+            }
+            if deferred {
+                continue;
             }
             // Relaxed: the claim release below publishes it.
             record.intent_len.store(0, Ordering::Relaxed);
@@ -207,36 +218,51 @@ impl<T: Pod> Mpmc<'_, T> {
     }
 
     /// Marks position `p`, claimed by a dead sender and never published,
-    /// "skipped". Returns whether it did.
-    fn skip_dead_send(&self, p: u32, tail: u32, alive: &Bitmap) -> bool {
+    /// "skipped"; defers if a live sender's intent names `p` while it is
+    /// still unpublished (the claim may be that sender's).
+    fn skip_dead_send(&self, p: u32, tail: u32, alive: &Bitmap) -> Resolved<T> {
         let claimed = tail.wrapping_sub(p).wrapping_sub(1) < self.capacity;
-        if !claimed || self.live_intent_covers(p, Role::Sender, alive) {
-            return false;
+        if !claimed {
+            return Resolved::Nothing;
+        }
+        if self.live_intent_covers(p, Role::Sender, alive) {
+            // Acquire: see the publish of the live sender, if it happened.
+            let unpublished = self.seq(p).load(Ordering::Acquire) == seq_empty(p);
+            return if unpublished {
+                Resolved::Deferred
+            } else {
+                Resolved::Nothing
+            };
         }
         // SYNC POINT mpmc publish: Release, like a sender's publish, so the
         // receiver that consumes the skip is ordered after it. Fails (and
         // changes nothing) if the slot was published after all.
-        self.seq(p)
-            .compare_exchange(
-                seq_empty(p),
-                seq_full(p) | SKIPPED,
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        match self.seq(p).compare_exchange(
+            seq_empty(p),
+            seq_full(p) | SKIPPED,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Resolved::Skipped,
+            Err(_) => Resolved::Nothing,
+        }
     }
 
     /// Takes back position `p`, claimed by a dead receiver that never
-    /// released it.
-    fn reclaim_dead_receive(&self, p: u32, head: u32, alive: &Bitmap) -> Reclaimed<T> {
+    /// released it; defers if a live receiver's intent names `p` while it is
+    /// still unreleased.
+    fn reclaim_dead_receive(&self, p: u32, head: u32, alive: &Bitmap) -> Resolved<T> {
         let claimed = head.wrapping_sub(p).wrapping_sub(1) < self.capacity;
-        if !claimed || self.live_intent_covers(p, Role::Receiver, alive) {
-            return Reclaimed::Nothing;
+        if !claimed {
+            return Resolved::Nothing;
         }
         // SYNC POINT mpmc publish: Acquire pairs with the sender's publish.
         let seq = self.seq(p).load(Ordering::Acquire);
         if seq & !SKIPPED != seq_full(p) {
-            return Reclaimed::Nothing;
+            return Resolved::Nothing;
+        }
+        if self.live_intent_covers(p, Role::Receiver, alive) {
+            return Resolved::Deferred;
         }
         let value = if seq & SKIPPED == 0 {
             let mask = self.capacity - 1;
@@ -259,16 +285,23 @@ impl<T: Pod> Mpmc<'_, T> {
             )
             .is_ok();
         match (freed, value) {
-            (true, Some(v)) => Reclaimed::Message(v),
-            (true, None) => Reclaimed::Skipped,
-            (false, _) => Reclaimed::Nothing,
+            (true, Some(v)) => Resolved::Message(v),
+            (true, None) => Resolved::Skipped,
+            (false, _) => Resolved::Nothing,
         }
     }
 }
 
-/// What reclaiming one dead receiver's slot produced.
-enum Reclaimed<T> {
+/// What a repair did with one position a dead participant held.
+enum Resolved<T> {
+    /// A dead receiver's unread message, freed from its slot.
     Message(T),
+    /// Marked skipped (dead sender) or freed without a message (a skipped
+    /// slot a dead receiver held).
     Skipped,
+    /// A live participant's intent names the position and the slot is still
+    /// held: the record waits for a later repair.
+    Deferred,
+    /// Nothing to do (not claimed, or already finished).
     Nothing,
 }
