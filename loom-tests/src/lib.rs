@@ -1,6 +1,7 @@
 //! Helpers for the loom models in `tests/`: a futex model that implements
-//! [`annulus::wait::Wait`] on loom's `Mutex` and `Condvar`, and a heap region
-//! whose ring handles can be moved into `loom::thread::spawn`.
+//! [`annulus::wait::Wait`] on loom's `Mutex` and `Condvar`, and heap regions
+//! (an SPSC ring, an MPMC ring) whose handles can be moved into
+//! `loom::thread::spawn`.
 //!
 //! Everything here exists only under `--cfg loom`; without it the crate is
 //! empty, so `cargo test --workspace` builds it and runs nothing. Run the
@@ -14,9 +15,13 @@
 #[cfg(loom)]
 mod futex;
 #[cfg(loom)]
+mod mpmc_ring;
+#[cfg(loom)]
 mod ring;
 
 #[cfg(loom)]
 pub use futex::LoomWait;
+#[cfg(loom)]
+pub use mpmc_ring::{LoomMpmc, LoomReceiver, LoomSender, MpmcHeld};
 #[cfg(loom)]
 pub use ring::{Held, LoomConsumer, LoomProducer, LoomRing};
