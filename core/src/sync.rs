@@ -9,6 +9,7 @@
 
 #![allow(unsafe_code)]
 
+#[cfg(not(loom))]
 use core::mem::{align_of, size_of};
 
 #[cfg(not(loom))]
