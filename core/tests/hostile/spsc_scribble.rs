@@ -89,23 +89,20 @@ impl<'r, T: Elem> Live<'r, T> {
         }
     }
 
-    /// Random bytes over a random part of `lo..hi`.
+    /// Random bytes over a random part of `lo..hi`, covering whole 32-bit
+    /// words (clamped to `hi`).
     ///
-    /// In the header the write covers whole 32-bit words. A peer writing
-    /// parts of a word can produce no value a whole-word write cannot, and a
-    /// plain write to part of a word that was last written atomically,
-    /// followed by an atomic store to it, crashes miri's weak-memory
-    /// emulation (nightly 2026-05-19: "cannot have empty store buffer when
-    /// previous write was atomic", the family of rust-lang/miri#5185).
+    /// A peer writing parts of a word can produce no value a whole-word write
+    /// cannot, and a plain write to part of a word that was last written
+    /// atomically - header words, and slot words too, since slots are copied
+    /// with 32-bit atomic accesses when the element allows - followed by an
+    /// atomic access to it crashes miri's weak-memory emulation (nightly
+    /// 2026-05-19: "cannot have empty store buffer when previous write was
+    /// atomic", the family of rust-lang/miri#5185).
     pub(crate) fn scribble_range(&mut self, lo: usize, hi: usize) {
-        let mut start = lo + self.rng.below_usize(hi - lo);
-        let mut end = start + 1 + self.rng.below_usize((hi - start).min(32));
-        if start < off::BODY {
-            start &= !3;
-        }
-        if end <= off::BODY {
-            end = (end + 3) & !3;
-        }
+        let start = (lo + self.rng.below_usize(hi - lo)) & !3;
+        let end = start + 1 + self.rng.below_usize((hi - start).min(32));
+        let end = ((end + 3) & !3).min(hi);
         let bytes = self.rng.bytes(end - start);
         self.region.write(start, &bytes);
     }
