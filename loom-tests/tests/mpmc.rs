@@ -10,6 +10,16 @@
 //! with a deadlock (blocking calls) or by exhausting loom's branch budget
 //! (polling calls).
 //!
+//! In the three-thread models at most one participant polls (`push`/`pop`
+//! in a loop with `yield_now`); the others block (`*_blocking`, spin limit
+//! 0) or run to the end, and a repair thread re-runs its repair (yielding
+//! in between) only while the live participant it defers to is inside a
+//! claim, hence runnable. loom's scheduler may let two polling threads yield
+//! to each other forever while the thread they both wait for is preempted
+//! (between its claim and its publish, say), which exhausts the branch
+//! budget without being a bug; a thread asleep on the futex model is never
+//! scheduled.
+//!
 //! Pids tell participants apart: senders are 1 and 2, receivers 3 and 4, the
 //! repairer 100. A repair's liveness predicate only ever declares dead a
 //! participant whose `die_after_claim` happened before the repair, on the same
@@ -27,26 +37,12 @@ type Rx = LoomReceiver<u32>;
 /// Pid of the process that runs the repairs.
 const REPAIRER: u32 = 100;
 
-/// Branch points loom allows in one execution (its default is 1,000).
-/// Polling loops in which two threads take turns yielding make executions
-/// long without making them wrong; a ring that is wedged for good still
-/// exhausts this budget.
-const MAX_BRANCHES: usize = 20_000;
-
-/// `loom::model` with a [`MAX_BRANCHES`] budget; the preemption bound still
-/// comes from `LOOM_MAX_PREEMPTIONS`.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.max_branches = MAX_BRANCHES;
-    builder.check(f);
-}
-
-/// [`model`] with at most `preemptions` preemptions, whatever
-/// `LOOM_MAX_PREEMPTIONS` allows: for the repair models, whose repair
-/// visits every participant record and would take minutes at 2.
+/// `loom::model` with at most `preemptions` preemptions, whatever
+/// `LOOM_MAX_PREEMPTIONS` allows: for the dead-sender repair model, whose
+/// four concurrent parties (dead sender, live sender, receiver, repair that
+/// visits every participant record) take minutes at 2.
 fn model_with_preemptions(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.max_branches = MAX_BRANCHES;
     builder.preemption_bound = Some(
         builder
             .preemption_bound
@@ -133,7 +129,7 @@ fn offset_by_one(tx: &mut Tx, rx: &mut Rx) {
 /// wake-up is lost.
 #[test]
 fn two_senders_one_receiver() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut rx = ring.receiver(3, wait.clone()).expect("free record");
@@ -166,13 +162,10 @@ fn two_senders_one_receiver() {
 /// the other sleeping in `pop_blocking` (spin limit 0). Each value goes to
 /// exactly one receiver, each receiver gets its share in the order sent, the
 /// sleeping receiver misses no wake-up, and the sender's departure ends both.
-///
-/// (Only one receiver polls: loom's scheduler may let two polling threads
-/// yield to each other forever while the thread they wait for is preempted,
-/// which exhausts any branch budget without being a bug.)
+/// (Only one receiver polls: see the module docs.)
 #[test]
 fn one_sender_two_receivers() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut tx = ring.sender(1, wait.clone()).expect("free record");
@@ -203,7 +196,7 @@ fn one_sender_two_receivers() {
 /// 2, 3, then `Disconnected`.
 #[test]
 fn slices_across_wrap() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 2);
         let wait = LoomWait::new();
         let mut tx = ring.sender(1, wait.clone()).expect("free record");
@@ -241,7 +234,7 @@ fn slices_across_wrap() {
 /// the value, with `Disconnected`.
 #[test]
 fn last_sender_drop_wakes_blocked_receiver() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut rx = blocking_receiver(&ring, 3, &wait);
@@ -265,7 +258,7 @@ fn last_sender_drop_wakes_blocked_receiver() {
 /// disconnect it; the last one wakes it with `Disconnected` and its value.
 #[test]
 fn last_receiver_drop_wakes_blocked_sender() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut tx = blocking_sender(&ring, 1, &wait);
@@ -337,7 +330,8 @@ fn repair_after_death(ring: &LoomMpmc<u32>, wait: &LoomWait, dead: u32) -> Repai
 /// the live sender and the receiver, which sleeps in `pop_blocking` while
 /// the dead slot stops it. The receiver gets exactly 11, 12, never 666, and
 /// then `Disconnected` (the repair released the dead sender's record and
-/// woke it): nothing hangs.
+/// woke it): nothing hangs. Explored with at most one preemption (about two
+/// minutes at two).
 #[test]
 fn repair_skips_a_dead_senders_slot() {
     model_with_preemptions(1, || {
@@ -380,7 +374,7 @@ fn repair_skips_a_dead_senders_slot() {
 /// receiver, which gets the others in order, then `Disconnected`.
 #[test]
 fn repair_returns_a_dead_receivers_message() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut tx = blocking_sender(&ring, 1, &wait);
@@ -422,15 +416,16 @@ fn repair_returns_a_dead_receivers_message() {
 /// A live sender sends 12 while sender 2 races it for position 1 of the
 /// capacity-2 ring and dies right after its claim attempt; the receiver
 /// starts only after the repair, so slot 0 keeps 11 meanwhile and the loser
-/// of the race finds no other slot. When the dead sender loses, it dies with
-/// an intent that names the slot the live sender won; the repair (everyone
-/// alive but 2) then runs while the live sender may be anywhere between its
-/// claim and its publish. The repair skips the dead sender's slot if it won
+/// of the race finds no other slot. A sender killed right after losing
+/// leaves an intent that names the slot the live sender won (the hook
+/// reproduces that only if a failed claim does not clear its intent before
+/// returning); the repair (everyone alive but 2) then runs while the live
+/// sender may be anywhere between its claim and its publish. The repair skips the dead sender's slot if it won
 /// one and otherwise leaves the live sender's slot alone (never skipping or
 /// overwriting it): the receiver gets exactly 11, 12, then `Disconnected`.
 #[test]
 fn repair_leaves_a_live_senders_claim_alone() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut rx = blocking_receiver(&ring, 3, &wait);
@@ -460,15 +455,16 @@ fn repair_leaves_a_live_senders_claim_alone() {
 /// The receiving side of the race above: receiver 4 races live receiver 3
 /// for position 0 (holding 1) and dies right after its claim attempt; the
 /// sender sends 2 only after the repair, so the loser finds nothing else to
-/// claim. When the dead receiver loses, it dies with an intent that names
-/// the slot the live receiver won; the repair then runs while the live
-/// receiver may be anywhere between its claim and its release. The repair
+/// claim. A receiver killed right after losing leaves an intent that names
+/// the slot the live receiver won (as above, if the hook stops before a
+/// failed claim clears it); the repair then runs while the live receiver may
+/// be anywhere between its claim and its release. The repair
 /// takes back the dead receiver's message if it won one and otherwise
 /// leaves the live receiver's slot alone: 1 and 2 are each delivered
 /// exactly once, to the live receiver or (1 only) to `on_orphan`.
 #[test]
 fn repair_leaves_a_live_receivers_claim_alone() {
-    model(|| {
+    loom::model(|| {
         let ring = LoomMpmc::<u32>::new(2, 3);
         let wait = LoomWait::new();
         let mut tx = ring.sender(1, wait.clone()).expect("free record");

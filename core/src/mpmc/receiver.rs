@@ -145,7 +145,7 @@ impl<'a, T: Pod, W: Wait> Receiver<'a, T, W> {
     #[doc(hidden)]
     pub fn die_after_claim(self) -> bool {
         let mut this = core::mem::ManuallyDrop::new(self);
-        this.state.claim(1).is_ok()
+        this.state.try_claim(1).is_ok()
     }
 }
 
@@ -157,11 +157,12 @@ impl<T: Pod> ReceiverState<'_, T> {
         if result.is_err() {
             // A claim that gives up after a lost CAS must not leave its
             // intent behind: repairs defer to any live intent naming a dead
-            // participant's slot. Relaxed: a stale intent only delays them.
+            // participant's slot. SYNC POINT mpmc idle: Release, as after a
+            // publish (see `intent-fresh`).
             self.ring
                 .record(self.index)
                 .intent_len
-                .store(0, Ordering::Relaxed);
+                .store(0, Ordering::Release);
         }
         result
     }
@@ -202,9 +203,13 @@ impl<T: Pod> ReceiverState<'_, T> {
                 pos = head;
                 continue;
             }
-            // Relaxed: ordered before the claim by the CAS's Release.
-            record.intent_pos.store(pos, Ordering::Relaxed);
-            record.intent_len.store(n, Ordering::Relaxed);
+            // SYNC POINT mpmc intent-fresh: Release, so that a repair that
+            // reads either word of this intent (Acquire) also sees what this
+            // participant did before it, notably the publish (or release)
+            // that ended its previous claim. The CAS's Release below orders
+            // the intent before the claim.
+            record.intent_pos.store(pos, Ordering::Release);
+            record.intent_len.store(n, Ordering::Release);
             // SYNC POINT mpmc intent: Release orders the intent before the
             // claim, for a repair that Acquire-loads `head`.
             match hdr.head.0.compare_exchange_weak(

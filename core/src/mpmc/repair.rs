@@ -212,7 +212,10 @@ impl<T: Pod> Mpmc<'_, T> {
             // SYNC POINT mpmc idle: Acquire, so "idle" implies its publishes
             // (or releases) are visible and the slot CAS below fails.
             let len = record.intent_len.load(Ordering::Acquire);
-            let pos = record.intent_pos.load(Ordering::Relaxed);
+            // SYNC POINT mpmc intent-fresh: Acquire too: a position newer
+            // than the `len` just read (a later claim's) brings with it what
+            // the participant finished before announcing it.
+            let pos = record.intent_pos.load(Ordering::Acquire);
             p.wrapping_sub(pos) < len
         })
     }
@@ -256,12 +259,17 @@ impl<T: Pod> Mpmc<'_, T> {
         if !claimed {
             return Resolved::Nothing;
         }
+        // The intents before the sequence: a live receiver that already
+        // finished `p` is then seen with its release (SYNC POINT mpmc idle,
+        // intent-fresh), so the load below cannot show "full" for a slot it
+        // handed back, which a sender may be writing by now.
+        let covered = self.live_intent_covers(p, Role::Receiver, alive);
         // SYNC POINT mpmc publish: Acquire pairs with the sender's publish.
         let seq = self.seq(p).load(Ordering::Acquire);
         if seq & !SKIPPED != seq_full(p) {
             return Resolved::Nothing;
         }
-        if self.live_intent_covers(p, Role::Receiver, alive) {
+        if covered {
             return Resolved::Deferred;
         }
         let value = if seq & SKIPPED == 0 {
