@@ -15,6 +15,8 @@
 #[cfg(loom)]
 mod futex;
 #[cfg(loom)]
+mod held;
+#[cfg(loom)]
 mod mpmc_ring;
 #[cfg(loom)]
 mod ring;
@@ -22,6 +24,8 @@ mod ring;
 #[cfg(loom)]
 pub use futex::LoomWait;
 #[cfg(loom)]
-pub use mpmc_ring::{LoomMpmc, LoomReceiver, LoomSender, MpmcHeld};
+pub use held::Held;
 #[cfg(loom)]
-pub use ring::{Held, LoomConsumer, LoomProducer, LoomRing};
+pub use mpmc_ring::{LoomMpmc, LoomReceiver, LoomSender};
+#[cfg(loom)]
+pub use ring::{LoomConsumer, LoomProducer, LoomRing};

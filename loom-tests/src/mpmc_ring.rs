@@ -3,11 +3,8 @@
 
 extern crate alloc;
 
-use alloc::alloc::{alloc_zeroed, dealloc, handle_alloc_error};
 use alloc::sync::Arc;
 use core::alloc::Layout;
-use core::ops::{Deref, DerefMut};
-use core::ptr::NonNull;
 
 use annulus::Pod;
 use annulus::claim::Claim;
@@ -17,51 +14,16 @@ use annulus::mpmc::{
 use annulus::wait::Wait;
 
 use crate::LoomWait;
+use crate::held::{Buffer, Held};
 
 /// A sender of a [`LoomMpmc`] that sleeps on a [`LoomWait`].
-pub type LoomSender<T> = MpmcHeld<Sender<'static, T, LoomWait>>;
+pub type LoomSender<T> = Held<Sender<'static, T, LoomWait>>;
 
 /// A receiver of a [`LoomMpmc`] that sleeps on a [`LoomWait`].
-pub type LoomReceiver<T> = MpmcHeld<Receiver<'static, T, LoomWait>>;
-
-/// A zeroed heap allocation, freed on drop.
-#[derive(Debug)]
-struct Buffer {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-// SAFETY: `Buffer` owns its allocation and never touches the bytes after
-// creating it; the ring laid into it reaches them only through atomics and
-// through participant handles whose claims keep each slot owned by one
-// participant at a time.
-unsafe impl Send for Buffer {}
-// SAFETY: as above; `&Buffer` gives no access to the bytes.
-unsafe impl Sync for Buffer {}
-
-impl Buffer {
-    fn zeroed(layout: Layout) -> Self {
-        assert!(layout.size() > 0, "a ring region is never empty");
-        // SAFETY: the layout has a non-zero size (asserted above).
-        let raw = unsafe { alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            handle_alloc_error(layout)
-        };
-        Buffer { ptr, layout }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this layout, freed only here.
-        // The ring header's own heap data (loom's slot tracker) is never
-        // dropped, so it leaks a few bytes per model iteration.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
+pub type LoomReceiver<T> = Held<Receiver<'static, T, LoomWait>>;
 
 /// A fresh MPMC ring of `T` in a heap region that lives as long as the last
-/// of this value, its clones and the [`MpmcHeld`] handles registered from it.
+/// of this value, its clones and the [`Held`] handles registered from it.
 ///
 /// Create one inside each `loom::model` iteration. Clones share the ring, so
 /// a clone can be moved into a thread to register or repair there.
@@ -98,7 +60,7 @@ impl<T: Pod> LoomMpmc<T> {
         // SAFETY: the region is `layout.size` bytes, valid for reads and
         // writes, fresh (nobody else accesses it during init) and freed only
         // when the last `Arc` goes; every view of it that this type hands out
-        // holds a clone of that `Arc` (`MpmcHeld`), or is `self.ring`, which
+        // holds a clone of that `Arc` (`Held`), or is `self.ring`, which
         // lives no longer than `self`. After init it is accessed only through
         // the ring's views.
         let ring = unsafe {
@@ -123,7 +85,7 @@ impl<T: Pod> LoomMpmc<T> {
         &self,
         pid: u32,
         wait: W,
-    ) -> Result<MpmcHeld<Sender<'static, T, W>>, RegisterError> {
+    ) -> Result<Held<Sender<'static, T, W>>, RegisterError> {
         self.ring
             .register_sender(pid, wait)
             .map(|handle| self.hold(handle))
@@ -138,7 +100,7 @@ impl<T: Pod> LoomMpmc<T> {
         &self,
         pid: u32,
         wait: W,
-    ) -> Result<MpmcHeld<Receiver<'static, T, W>>, RegisterError> {
+    ) -> Result<Held<Receiver<'static, T, W>>, RegisterError> {
         self.ring
             .register_receiver(pid, wait)
             .map(|handle| self.hold(handle))
@@ -189,56 +151,7 @@ impl<T: Pod> LoomMpmc<T> {
         self.ring.participant(index)
     }
 
-    fn hold<H>(&self, handle: H) -> MpmcHeld<H> {
-        MpmcHeld {
-            handle,
-            _region: Arc::clone(&self.region),
-        }
-    }
-}
-
-/// A participant handle together with a share of the region it lives in, so
-/// it can be moved into `loom::thread::spawn` and dropped there (dropping it
-/// drops the handle, which deregisters it, then the share).
-///
-/// It dereferences to the handle. Do not move the handle out of it (with
-/// `mem::swap` or `mem::replace`): the handle's `'static` lifetime is only
-/// true while it sits in here. [`MpmcHeld::into_inner_with`] lends it by
-/// value to a consuming call (the `die_after_claim` test hooks) while the
-/// share is still held.
-#[derive(Debug)]
-pub struct MpmcHeld<H> {
-    // Declared first, so dropped first: the handle's `Drop` still writes to
-    // the region.
-    handle: H,
-    _region: Arc<Buffer>,
-}
-
-impl<H> MpmcHeld<H> {
-    /// Calls `f` with the handle by value, keeping the region alive until
-    /// after `f` returns (and after whatever `f` leaves of the handle is
-    /// dropped inside it).
-    pub fn into_inner_with<R>(self, f: impl FnOnce(H) -> R) -> R {
-        let MpmcHeld {
-            handle,
-            _region: region,
-        } = self;
-        let result = f(handle);
-        drop(region);
-        result
-    }
-}
-
-impl<H> Deref for MpmcHeld<H> {
-    type Target = H;
-
-    fn deref(&self) -> &H {
-        &self.handle
-    }
-}
-
-impl<H> DerefMut for MpmcHeld<H> {
-    fn deref_mut(&mut self) -> &mut H {
-        &mut self.handle
+    fn hold<H>(&self, handle: H) -> Held<H> {
+        Held::new(handle, Arc::clone(&self.region))
     }
 }

@@ -2,11 +2,8 @@
 
 extern crate alloc;
 
-use alloc::alloc::{alloc_zeroed, dealloc, handle_alloc_error};
 use alloc::sync::Arc;
 use core::alloc::Layout;
-use core::ops::{Deref, DerefMut};
-use core::ptr::NonNull;
 
 use annulus::Pod;
 use annulus::claim::{ClaimError, RoleState};
@@ -14,47 +11,13 @@ use annulus::spsc::{Consumer, InitOptions, Producer, Spsc};
 use annulus::wait::Wait;
 
 use crate::LoomWait;
+use crate::held::{Buffer, Held};
 
 /// A producer of a [`LoomRing`] that sleeps on a [`LoomWait`].
 pub type LoomProducer<T> = Held<Producer<'static, T, LoomWait>>;
 
 /// A consumer of a [`LoomRing`] that sleeps on a [`LoomWait`].
 pub type LoomConsumer<T> = Held<Consumer<'static, T, LoomWait>>;
-
-/// A zeroed heap allocation, freed on drop.
-#[derive(Debug)]
-struct Buffer {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-// SAFETY: `Buffer` owns its allocation and never touches the bytes after
-// creating it; the rings laid into it reach them only through atomics and
-// through role handles that keep each slot owned by one side at a time.
-unsafe impl Send for Buffer {}
-// SAFETY: as above; `&Buffer` gives no access to the bytes.
-unsafe impl Sync for Buffer {}
-
-impl Buffer {
-    fn zeroed(layout: Layout) -> Self {
-        assert!(layout.size() > 0, "a ring region is never empty");
-        // SAFETY: the layout has a non-zero size (asserted above).
-        let raw = unsafe { alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            handle_alloc_error(layout)
-        };
-        Buffer { ptr, layout }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this layout, freed only here.
-        // The ring header's own heap data (loom's slot tracker) is never
-        // dropped, so it leaks a few bytes per model iteration.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
 
 /// A fresh SPSC ring of `T` in a heap region that lives as long as the last
 /// of this value, its clones and the [`Held`] handles claimed from it.
@@ -156,38 +119,6 @@ impl<T: Pod> LoomRing<T> {
     }
 
     fn hold<H>(&self, handle: H) -> Held<H> {
-        Held {
-            handle,
-            _region: Arc::clone(&self.region),
-        }
-    }
-}
-
-/// A ring handle together with a share of the region it lives in, so it can
-/// be moved into `loom::thread::spawn` and dropped there (dropping it drops
-/// the handle, which closes its role, then the share).
-///
-/// It dereferences to the handle. Do not move the handle out of it (with
-/// `mem::swap` or `mem::replace`): the handle's `'static` lifetime is only
-/// true while it sits in here.
-#[derive(Debug)]
-pub struct Held<H> {
-    // Declared first, so dropped first: the handle's `Drop` still writes to
-    // the region.
-    handle: H,
-    _region: Arc<Buffer>,
-}
-
-impl<H> Deref for Held<H> {
-    type Target = H;
-
-    fn deref(&self) -> &H {
-        &self.handle
-    }
-}
-
-impl<H> DerefMut for Held<H> {
-    fn deref_mut(&mut self) -> &mut H {
-        &mut self.handle
+        Held::new(handle, Arc::clone(&self.region))
     }
 }
