@@ -354,6 +354,11 @@ pub enum LayoutError {
         /// The number asked for.
         participants: u32,
     },
+    /// A message queue's maximum message size is zero or above its limit.
+    BadMessageSize {
+        /// The size asked for.
+        size: u32,
+    },
     /// Elements of size zero cannot be stored.
     ZeroSizedElement,
     /// The element's alignment exceeds [`REGION_ALIGN`].
@@ -388,6 +393,9 @@ impl fmt::Display for LayoutError {
                     f,
                     "{participants} participants is outside the allowed range"
                 )
+            }
+            LayoutError::BadMessageSize { size } => {
+                write!(f, "message size {size} is outside the allowed range")
             }
             LayoutError::ZeroSizedElement => f.write_str("zero-sized elements cannot be stored"),
             LayoutError::ElementOverAligned { align } => {

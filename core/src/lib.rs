@@ -110,6 +110,8 @@ mod event;
 pub mod frame;
 pub mod layout;
 pub mod mpmc;
+#[cfg(target_has_atomic = "64")]
+pub mod mq;
 pub mod region;
 pub mod semaphore;
 pub mod spsc;

@@ -21,6 +21,49 @@ pub use loom::sync::atomic::AtomicU32;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{Ordering, fence};
 
+/// A 64-bit atomic word, for the one structure that needs it (the message
+/// queue's root: a block index and a 48-bit version, so that a compare-and-swap
+/// cannot succeed on a recycled block). Only on targets with 64-bit atomics;
+/// everything else in the crate uses `u32` words (the clippy ban on
+/// `AtomicU64` keeps it that way, and this wrapper is its one exception).
+#[cfg(target_has_atomic = "64")]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct Atomic64(
+    #[cfg(not(loom))]
+    #[allow(clippy::disallowed_types)]
+    core::sync::atomic::AtomicU64,
+    #[cfg(loom)] loom::sync::atomic::AtomicU64,
+);
+
+#[cfg(target_has_atomic = "64")]
+impl Atomic64 {
+    pub(crate) fn new(value: u64) -> Self {
+        #[cfg(not(loom))]
+        #[allow(clippy::disallowed_types)]
+        let inner = core::sync::atomic::AtomicU64::new(value);
+        #[cfg(loom)]
+        let inner = loom::sync::atomic::AtomicU64::new(value);
+        Atomic64(inner)
+    }
+
+    #[inline(always)]
+    pub(crate) fn load(&self, order: Ordering) -> u64 {
+        self.0.load(order)
+    }
+
+    #[inline(always)]
+    pub(crate) fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        self.0.compare_exchange(current, new, success, failure)
+    }
+}
+
 /// Interior mutability for process-local statics (never in shared memory).
 pub(crate) use core::cell::UnsafeCell;
 /// A process-local flag for statics (never in shared memory, never modelled).
@@ -170,6 +213,80 @@ pub(crate) unsafe fn store_slot<T: bytemuck::Pod>(dst: *mut T, value: T) {
                 // Relaxed: as above.
                 cell.store(byte, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// Copies `src` into shared memory at `dst` with relaxed atomic stores
+/// (32-bit words, then bytes for the tail); see [`load_slot`] for why.
+///
+/// # Safety
+///
+/// `dst..dst + src.len()` is valid for writes, `dst` is 4-aligned, and this
+/// process accesses that memory only through these copy functions.
+#[inline]
+#[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+pub(crate) unsafe fn store_bytes(dst: *mut u8, src: &[u8]) {
+    #[cfg(loom)]
+    {
+        // SAFETY: the caller's contract; `src` is process-local.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+    #[cfg(not(loom))]
+    {
+        use core::sync::atomic::AtomicU8;
+        let words = src.chunks_exact(4);
+        let tail = words.remainder();
+        for (i, chunk) in words.enumerate() {
+            // SAFETY: word `i` of the destination: in bounds, 4-aligned.
+            let word = unsafe { AtomicU32::from_ptr(dst.cast::<u32>().add(i)) };
+            let chunk = [chunk[0], chunk[1], chunk[2], chunk[3]];
+            // Relaxed: published by the structure's Release.
+            word.store(u32::from_ne_bytes(chunk), Ordering::Relaxed);
+        }
+        let start = src.len() - tail.len();
+        for (i, &byte) in tail.iter().enumerate() {
+            // SAFETY: byte `start + i` of the destination, in bounds.
+            let cell = unsafe { AtomicU8::from_ptr(dst.add(start + i)) };
+            // Relaxed: as above.
+            cell.store(byte, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Copies `dst.len()` bytes of shared memory at `src` into `dst` with
+/// relaxed atomic loads; see [`store_bytes`].
+///
+/// # Safety
+///
+/// `src..src + dst.len()` is valid for reads, `src` is 4-aligned, and this
+/// process accesses that memory only through these copy functions.
+#[inline]
+#[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
+pub(crate) unsafe fn load_bytes(src: *const u8, dst: &mut [u8]) {
+    #[cfg(loom)]
+    {
+        // SAFETY: the caller's contract; `dst` is process-local.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+    }
+    #[cfg(not(loom))]
+    {
+        use core::sync::atomic::AtomicU8;
+        let len = dst.len();
+        let mut words = dst.chunks_exact_mut(4);
+        for (i, chunk) in words.by_ref().enumerate() {
+            // SAFETY: word `i` of the source: in bounds, 4-aligned.
+            let word = unsafe { AtomicU32::from_ptr(src.cast::<u32>().cast_mut().add(i)) };
+            // Relaxed: ordered by the structure's Acquire.
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        let tail = words.into_remainder();
+        let start = len - tail.len();
+        for (i, byte) in tail.iter_mut().enumerate() {
+            // SAFETY: byte `start + i` of the source, in bounds.
+            let cell = unsafe { AtomicU8::from_ptr(src.cast_mut().add(start + i)) };
+            // Relaxed: as above.
+            *byte = cell.load(Ordering::Relaxed);
         }
     }
 }
