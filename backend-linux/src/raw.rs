@@ -4,20 +4,20 @@
 //! rustix 1.1 has `kill`, `pidfd_send_signal` without a `siginfo`, `poll` and
 //! `read`, and [`crate::signal`] uses those. It has no `signalfd4`, no
 //! `rt_sigqueueinfo`, `rt_tgsigqueueinfo` or `tgkill`, and no
-//! `pidfd_send_signal` that carries a payload. Its `rt_sigprocmask` exists
-//! only in the hidden `runtime` module, whose very path (`runtime_<hash>`) is
-//! marked unstable: relying on it would break on a rustix patch release. So
-//! that one is here as well.
+//! `pidfd_send_signal` that carries a payload. Its `rt_sigprocmask` and
+//! `rt_sigaction` exist only in the hidden `runtime` module, whose very path
+//! (`runtime_<hash>`) is marked unstable: relying on it would break on a
+//! rustix patch release. So those two are here as well.
 //!
-//! Only x86_64 and aarch64 are implemented (the `signal` module is compiled
-//! on those two only); the layouts below
+//! Only x86_64 and aarch64 are implemented (the `signal` module and
+//! `pipe::ignore_sigpipe` are compiled on those two only); the layouts below
 //! are those of a 64-bit little-endian kernel and are pinned by compile-time
 //! assertions. Syscall numbers and flags come from linux-raw-sys, per
 //! architecture.
 //!
 //! The wrappers are crate-private. They take signal numbers from
-//! [`crate::signal::RtSignal`] (outside every C library's reserved range),
-//! never a number a C library uses for its own purposes.
+//! [`crate::signal::RtSignal`] (outside every C library's reserved range) or
+//! `SIGPIPE`, never a number a C library uses for its own purposes.
 //!
 //! # References
 //!
@@ -161,6 +161,22 @@ unsafe impl bytemuck::Zeroable for SignalfdSiginfo {}
 // SAFETY: as above; `Copy`, no pointers, no interior mutability.
 unsafe impl bytemuck::Pod for SignalfdSiginfo {}
 
+/// The kernel's `struct sigaction` for `rt_sigaction` on x86_64 and aarch64
+/// (both define `SA_RESTORER`, so the restorer field is there).
+#[repr(C)]
+#[allow(dead_code, reason = "read by the kernel, not by Rust")]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: SigSet,
+}
+
+static_assertions::assert_eq_size!(KernelSigaction, k::kernel_sigaction);
+
+/// `SIG_IGN`, the "ignore" disposition.
+const SIG_IGN: usize = 1;
+
 /// Converts a raw return value: `-4095..=-1` is `-errno`.
 fn check(ret: usize) -> Result<usize, Errno> {
     if ret > -4096_isize as usize {
@@ -248,6 +264,33 @@ pub(crate) fn rt_sigprocmask(how: u32, set: Option<&SigSet>) -> Result<SigSet, E
         )
     })?;
     Ok(old)
+}
+
+/// `rt_sigaction(signo, {SIG_IGN}, NULL, sizeof(kernel_sigset_t))`: the
+/// process ignores `signo` from now on (and so do programs it `exec`s).
+///
+/// # References
+///
+/// - [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+pub(crate) fn ignore_signal(signo: i32) -> Result<(), Errno> {
+    let action = KernelSigaction {
+        handler: SIG_IGN,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `action` is live and read only; "ignore" installs no code for
+    // the kernel to jump to; no old action is asked for.
+    check(unsafe {
+        syscall4(
+            k::__NR_rt_sigaction,
+            signo as usize,
+            &raw const action as usize,
+            0,
+            SIGSET_SIZE,
+        )
+    })?;
+    Ok(())
 }
 
 /// `signalfd4(-1, mask, sizeof(kernel_sigset_t), flags)`: a new signalfd
