@@ -10,7 +10,10 @@
 //! Nothing here calls the C library. rustix (its `linux_raw` backend) makes
 //! the system calls, except the few signal calls rustix 1.1 lacks, which a
 //! small private module makes directly with inline assembly (x86_64 and
-//! aarch64; the [`signal`] module exists on those two only).
+//! aarch64; the [`signal`] module exists on those two only). A
+//! `#![no_main]` program without the C library can use the whole crate
+//! (without the `std` feature): the repository's `nolibc-proof/` is one,
+//! built, checked and run by `tests/tests/nolibc_proof.rs`.
 //!
 //! ```
 //! use annulus::region::Region;
