@@ -31,23 +31,40 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 const SI_QUEUE: i32 = -1;
 const SI_USER: i32 = 0;
 
+const TESTS: &[(&str, fn())] = &[(
+    "queued_signals_reach_a_child_in_order_with_payloads",
+    queued_signals_reach_a_child_in_order_with_payloads,
+)];
+
 fn main() {
     match child_role().as_deref() {
         Some("receiver") => receiver(),
         Some(other) => panic!("unknown child role {other}"),
-        None => {
-            run(
-                "queued_signals_reach_a_child_in_order_with_payloads",
-                queued_signals_reach_a_child_in_order_with_payloads,
-            );
-        }
+        None => run_tests(),
     }
 }
 
-fn run(name: &str, test: fn()) {
-    print!("test {name} ... ");
-    test();
-    println!("ok");
+/// A little of libtest's command line: `--list`, and name filters.
+fn run_tests() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in TESTS {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let filters: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, test) in TESTS {
+        if filters.is_empty() || filters.iter().any(|f| name.contains(f)) {
+            print!("test {name} ... ");
+            test();
+            println!("ok");
+        }
+    }
 }
 
 fn queued_signals_reach_a_child_in_order_with_payloads() {
