@@ -7,7 +7,13 @@
 //! wakes it, and no system call is made while both sides are awake (the core's
 //! event count skips `wake` when nobody sleeps).
 //!
-//! Only rustix (its `linux_raw` backend) talks to the kernel.
+//! Nothing here calls the C library. rustix (its `linux_raw` backend) makes
+//! the system calls, except the few signal calls rustix 1.1 lacks, which a
+//! small private module makes directly with inline assembly (x86_64 and
+//! aarch64; the [`signal`] module exists on those two only). A
+//! `#![no_main]` program without the C library can use the whole crate
+//! (without the `std` feature): the repository's `nolibc-proof/` is one,
+//! built, checked and run by `tests/tests/nolibc_proof.rs`.
 //!
 //! ```
 //! use annulus::region::Region;
@@ -36,10 +42,16 @@ pub mod liveness;
 #[cfg(feature = "std")]
 pub mod named;
 pub mod pipe;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod raw;
 pub mod shm;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub mod signal;
 
 pub use futex::Futex;
 pub use shm::{Mapping, SharedMemory, ShmError};
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub use signal::{Received, RtSignal, SignalFd, SignalSet};
 
 /// The README's examples (they use both crates), compiled and run as
 /// doctests so they stay true.

@@ -4,11 +4,19 @@
 //! # SIGPIPE
 //!
 //! Writing to a pipe whose readers are all gone raises SIGPIPE, which kills
-//! the process by default. Programs built with Rust's std set SIGPIPE to
-//! "ignore" before `main`, so there [`PipeWriter::write`] returns `EPIPE` as
-//! an error, never a signal; a `#![no_main]` program without the std runtime
-//! must ignore SIGPIPE itself. (annulus's own rings never raise a signal:
-//! a push to a ring whose consumer left returns `Disconnected`.)
+//! the process by default. The policy, so that a closed peer is an error and
+//! never a death:
+//!
+//! - annulus's own rings never raise a signal: a push to a ring whose
+//!   consumer left returns `Disconnected`.
+//! - A write to a socket can say so itself: pass `MSG_NOSIGNAL`
+//!   (`rustix::net::SendFlags::NOSIGNAL`) and get `EPIPE` instead.
+//! - A write to a pipe or FIFO has no such flag. Programs built with Rust's
+//!   std set SIGPIPE to "ignore" before `main`, so there
+//!   [`PipeWriter::write`] returns `EPIPE`. A `#![no_main]` program without
+//!   the std runtime must ignore SIGPIPE itself, once, at start:
+//!   [`ignore_sigpipe`] does it (the repository's `nolibc-proof/` shows
+//!   both the death and the cure).
 
 use core::ffi::CStr;
 
@@ -55,6 +63,28 @@ pub fn pipe(options: PipeOptions) -> Result<(PipeReader, PipeWriter), Errno> {
     }
     let (read, write) = rpipe::pipe_with(flags)?;
     Ok((PipeReader(read), PipeWriter(write)))
+}
+
+/// `rt_sigaction(SIGPIPE, SIG_IGN)`: from now on a write to a pipe with no
+/// reader fails with `EPIPE` instead of killing the process. For programs
+/// without Rust's std runtime (which does this before `main`); see the module
+/// docs.
+///
+/// The disposition is the whole process's, and programs it `exec`s inherit
+/// "ignore" (std's `Command` resets it in its children; a raw `execve` does
+/// not).
+///
+/// # Errors
+///
+/// The `Errno` of `rt_sigaction` (none is expected).
+///
+/// # References
+///
+/// - [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+/// - [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub fn ignore_sigpipe() -> Result<(), Errno> {
+    crate::raw::ignore_signal(linux_raw_sys::general::SIGPIPE as i32)
 }
 
 /// `mknodat(AT_FDCWD, path, S_IFIFO | mode)`: creates a FIFO (named pipe).

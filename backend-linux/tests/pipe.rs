@@ -68,6 +68,17 @@ fn once_every_reader_is_gone_the_writer_gets_epipe_not_a_signal() {
 }
 
 #[test]
+fn ignoring_sigpipe_again_is_harmless() {
+    // What a no_main program calls at start; under std, which ignores
+    // SIGPIPE before main, it changes nothing.
+    pipe::ignore_sigpipe().unwrap();
+    pipe::ignore_sigpipe().unwrap();
+    let (reader, writer) = nonblocking_pipe();
+    drop(reader);
+    assert_eq!(writer.write(b"x"), Err(Errno::PIPE));
+}
+
+#[test]
 fn capacity_is_resized_to_a_power_of_two_within_the_limit() {
     let (reader, writer) = nonblocking_pipe();
     assert_eq!(writer.set_capacity(100_000), Ok(131072));

@@ -98,6 +98,11 @@ impl ChildGuard {
 }
 
 impl ChildGuard {
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
     /// Kills the child with SIGKILL and reaps it.
     pub fn kill(mut self) {
         if let Some(mut child) = self.0.take() {
