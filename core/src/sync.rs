@@ -217,13 +217,16 @@ pub(crate) unsafe fn store_slot<T: bytemuck::Pod>(dst: *mut T, value: T) {
     }
 }
 
-/// Copies `src` into shared memory at `dst` with relaxed atomic stores
-/// (32-bit words, then bytes for the tail); see [`load_slot`] for why.
+/// Copies `src` into shared memory at `dst` with relaxed atomic 32-bit
+/// stores; see [`load_slot`] for why. The last word is zero-padded, so
+/// `src.len()` rounded up to 4 bytes are written: every access to such memory
+/// is then a whole aligned word (miri rejects mixed-size atomic accesses).
 ///
 /// # Safety
 ///
-/// `dst..dst + src.len()` is valid for writes, `dst` is 4-aligned, and this
-/// process accesses that memory only through these copy functions.
+/// `dst..dst + src.len().next_multiple_of(4)` is valid for writes, `dst` is
+/// 4-aligned, and this process accesses that memory only through these copy
+/// functions.
 #[inline]
 #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
 pub(crate) unsafe fn store_bytes(dst: *mut u8, src: &[u8]) {
@@ -233,34 +236,26 @@ pub(crate) unsafe fn store_bytes(dst: *mut u8, src: &[u8]) {
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
     }
     #[cfg(not(loom))]
-    {
-        use core::sync::atomic::AtomicU8;
-        let words = src.chunks_exact(4);
-        let tail = words.remainder();
-        for (i, chunk) in words.enumerate() {
-            // SAFETY: word `i` of the destination: in bounds, 4-aligned.
-            let word = unsafe { AtomicU32::from_ptr(dst.cast::<u32>().add(i)) };
-            let chunk = [chunk[0], chunk[1], chunk[2], chunk[3]];
-            // Relaxed: published by the structure's Release.
-            word.store(u32::from_ne_bytes(chunk), Ordering::Relaxed);
-        }
-        let start = src.len() - tail.len();
-        for (i, &byte) in tail.iter().enumerate() {
-            // SAFETY: byte `start + i` of the destination, in bounds.
-            let cell = unsafe { AtomicU8::from_ptr(dst.add(start + i)) };
-            // Relaxed: as above.
-            cell.store(byte, Ordering::Relaxed);
-        }
+    for (i, chunk) in src.chunks(4).enumerate() {
+        let mut bytes = [0u8; 4];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        // SAFETY: word `i` of the destination: in bounds (the padded length),
+        // 4-aligned.
+        let word = unsafe { AtomicU32::from_ptr(dst.cast::<u32>().add(i)) };
+        // Relaxed: published by the structure's Release.
+        word.store(u32::from_ne_bytes(bytes), Ordering::Relaxed);
     }
 }
 
 /// Copies `dst.len()` bytes of shared memory at `src` into `dst` with
-/// relaxed atomic loads; see [`store_bytes`].
+/// relaxed atomic 32-bit loads (reading `dst.len()` rounded up to 4); see
+/// [`store_bytes`].
 ///
 /// # Safety
 ///
-/// `src..src + dst.len()` is valid for reads, `src` is 4-aligned, and this
-/// process accesses that memory only through these copy functions.
+/// `src..src + dst.len().next_multiple_of(4)` is valid for reads, `src` is
+/// 4-aligned, and this process accesses that memory only through these copy
+/// functions.
 #[inline]
 #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
 pub(crate) unsafe fn load_bytes(src: *const u8, dst: &mut [u8]) {
@@ -270,23 +265,12 @@ pub(crate) unsafe fn load_bytes(src: *const u8, dst: &mut [u8]) {
         unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
     }
     #[cfg(not(loom))]
-    {
-        use core::sync::atomic::AtomicU8;
-        let len = dst.len();
-        let mut words = dst.chunks_exact_mut(4);
-        for (i, chunk) in words.by_ref().enumerate() {
-            // SAFETY: word `i` of the source: in bounds, 4-aligned.
-            let word = unsafe { AtomicU32::from_ptr(src.cast::<u32>().cast_mut().add(i)) };
-            // Relaxed: ordered by the structure's Acquire.
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
-        }
-        let tail = words.into_remainder();
-        let start = len - tail.len();
-        for (i, byte) in tail.iter_mut().enumerate() {
-            // SAFETY: byte `start + i` of the source, in bounds.
-            let cell = unsafe { AtomicU8::from_ptr(src.cast_mut().add(start + i)) };
-            // Relaxed: as above.
-            *byte = cell.load(Ordering::Relaxed);
-        }
+    for (i, chunk) in dst.chunks_mut(4).enumerate() {
+        // SAFETY: word `i` of the source: in bounds (the padded length),
+        // 4-aligned.
+        let word = unsafe { AtomicU32::from_ptr(src.cast::<u32>().cast_mut().add(i)) };
+        // Relaxed: ordered by the structure's Acquire.
+        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
 }

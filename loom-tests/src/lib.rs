@@ -19,6 +19,8 @@ mod held;
 #[cfg(loom)]
 mod mpmc_ring;
 #[cfg(loom)]
+mod mq;
+#[cfg(loom)]
 mod ring;
 
 #[cfg(loom)]
@@ -27,5 +29,7 @@ pub use futex::LoomWait;
 pub use held::Held;
 #[cfg(loom)]
 pub use mpmc_ring::{LoomMpmc, LoomReceiver, LoomSender};
+#[cfg(loom)]
+pub use mq::{LoomEndpoint, LoomMq};
 #[cfg(loom)]
 pub use ring::{LoomConsumer, LoomProducer, LoomRing};

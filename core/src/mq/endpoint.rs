@@ -396,8 +396,8 @@ impl<'a> EndpointState<'a> {
         let hdr = self.mq.hdr();
         hdr.tracker.write(slot, 1);
         // SAFETY: `slot < slots` (validated in the snapshot that gave it to
-        // us); the slot holds `message_size >= payload.len()` bytes at an
-        // 8-aligned address; this participant holds it, so no honest peer
+        // us); the slot holds `message_size` rounded up to 8 bytes, at least
+        // `payload.len()` rounded up to 4, at an 8-aligned address; this participant holds it, so no honest peer
         // touches it, and every access to slot bytes is atomic.
         unsafe { store_bytes(self.mq.slot_ptr(slot), payload) };
         Ok(slot)
@@ -485,8 +485,8 @@ impl<'a> EndpointState<'a> {
         let len = (entry.len as usize).min(buf.len());
         self.mq.hdr().tracker.read(entry.slot, 1);
         // SAFETY: `entry.slot < slots` and `entry.len <= message_size`
-        // (checked by `Snapshot::entry`), so `len` bytes lie in the slot,
-        // which is 8-aligned; our install made the slot ours, and every
+        // (checked by `Snapshot::entry`), so `len` bytes rounded up to 4 lie
+        // in the slot (its size is a multiple of 8), which is 8-aligned; our install made the slot ours, and every
         // access to slot bytes is atomic.
         unsafe { load_bytes(self.mq.slot_ptr(entry.slot), &mut buf[..len]) };
         Ok(Received {
