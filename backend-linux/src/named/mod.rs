@@ -9,11 +9,15 @@
 //! fails with [`OpenError::NotReady`]; it never reads a half-built header.
 //!
 //! Roles are claimed through `&self` and held by handles that borrow the
-//! named object, so the mapping outlives every handle. The process that
+//! named object, so the mapping outlives every handle. Each handle is
+//! [`Claimed`]: registered in a process-local registry, so this process never
+//! holds one role of an object twice, even through two mappings of it and
+//! even if a peer forges the claim words (see [`RoleError::HeldHere`]). The process that
 //! created an object unlinks it when asked ([`Named::unlink`]); mappings stay
 //! valid until dropped.
 
 mod mpmc;
+mod registry;
 mod semaphore;
 mod spsc;
 
@@ -24,6 +28,7 @@ use core::time::Duration;
 use annulus::layout::{AttachError, LayoutError};
 
 pub use mpmc::MpmcRing;
+pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
 pub use spsc::{SpscRing, WATCH_SLICE};
 
@@ -115,6 +120,8 @@ impl From<ShmError> for OpenError {
 #[derive(Debug)]
 pub struct Named {
     name: heapless::String<{ crate::shm::MAX_NAME_LEN }>,
+    /// Which object, whatever mapping of it: the registry's key.
+    id: ObjectId,
     /// Kept open so the object's pages stay referenced.
     _shm: SharedMemory,
     mapping: Mapping,
@@ -134,14 +141,18 @@ impl Named {
         CreateError: From<E>,
     {
         let shm = SharedMemory::create(name, len, mode)?;
-        let result = shm.map().map_err(CreateError::Shm).and_then(|mapping| {
-            let view = init(mapping.ptr(), mapping.len()).map_err(CreateError::from)?;
-            Ok((mapping, view))
-        });
+        let result = object_id(&shm)
+            .and_then(|id| Ok((id, shm.map()?)))
+            .map_err(CreateError::Shm)
+            .and_then(|(id, mapping)| {
+                let view = init(mapping.ptr(), mapping.len()).map_err(CreateError::from)?;
+                Ok((id, mapping, view))
+            });
         match result {
-            Ok((mapping, view)) => Ok((
+            Ok((id, mapping, view)) => Ok((
                 Named {
                     name: stored_name(name),
+                    id,
                     _shm: shm,
                     mapping,
                 },
@@ -171,11 +182,13 @@ impl Named {
                 Err(ShmError::TooSmall { .. }) => true,
                 Err(e) => return Err(e.into()),
                 Ok(shm) => {
+                    let id = object_id(&shm)?;
                     let mapping = shm.map()?;
                     match attach(mapping.ptr(), mapping.len()) {
                         Ok(view) => {
                             let named = Named {
                                 name: stored_name(name),
+                                id,
                                 _shm: shm,
                                 mapping,
                             };
@@ -200,6 +213,12 @@ impl Named {
         &self.name
     }
 
+    /// The object's identity (device and inode), the same for every mapping
+    /// of it: what the registry of held roles is keyed by.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
@@ -213,6 +232,15 @@ impl Named {
     pub fn unlink(&self) -> Result<(), ShmError> {
         SharedMemory::unlink(&self.name)
     }
+}
+
+/// `fstat`: the object's device and inode.
+fn object_id(shm: &SharedMemory) -> Result<ObjectId, ShmError> {
+    let stat = rustix::fs::fstat(shm.fd())?;
+    Ok(ObjectId {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+    })
 }
 
 fn stored_name(name: &str) -> heapless::String<{ crate::shm::MAX_NAME_LEN }> {

@@ -10,6 +10,7 @@ use annulus::layout::Schema;
 use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
 use annulus::wait::Wait;
 
+use super::registry::{Claimed, HeldRole, RoleError, claim_role};
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 use crate::liveness::claim_is_alive;
@@ -102,18 +103,24 @@ impl<T: Pod> SpscRing<T> {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Taken`] if a producer exists (in any process).
-    pub fn producer(&self) -> Result<Producer<'_, T, Futex>, ClaimError> {
-        self.ring().claim_producer(my_pid(), Futex)
+    /// [`RoleError::HeldHere`] if this process holds the producer already
+    /// (through any mapping of the object); [`RoleError::Shared`] with
+    /// [`ClaimError::Taken`] if another process does.
+    pub fn producer(&self) -> Result<Claimed<Producer<'_, T, Futex>>, RoleError<ClaimError>> {
+        claim_role(self.named.id(), HeldRole::Producer, || {
+            self.ring().claim_producer(my_pid(), Futex)
+        })
     }
 
     /// Claims the consumer role for this process.
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Taken`] if a consumer exists (in any process).
-    pub fn consumer(&self) -> Result<Consumer<'_, T, Futex>, ClaimError> {
-        self.ring().claim_consumer(my_pid(), Futex)
+    /// As [`SpscRing::producer`], for the consumer.
+    pub fn consumer(&self) -> Result<Claimed<Consumer<'_, T, Futex>>, RoleError<ClaimError>> {
+        claim_role(self.named.id(), HeldRole::Consumer, || {
+            self.ring().claim_consumer(my_pid(), Futex)
+        })
     }
 
     /// Releases the roles whose holder's process has died, as if it had
