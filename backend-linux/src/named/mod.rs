@@ -20,6 +20,7 @@ mod mpmc;
 mod registry;
 mod semaphore;
 mod spsc;
+mod watch;
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -30,7 +31,8 @@ use annulus::layout::{AttachError, LayoutError};
 pub use mpmc::MpmcRing;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
-pub use spsc::{SpscRing, WATCH_SLICE};
+pub use spsc::SpscRing;
+pub use watch::WATCH_SLICE;
 
 use crate::shm::{Mapping, SharedMemory, ShmError};
 

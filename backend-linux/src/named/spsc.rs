@@ -8,15 +8,12 @@ use annulus::Pod;
 use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
 use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
-use annulus::wait::Wait;
 
 use super::registry::{Claimed, HeldRole, RoleError, claim_role};
+use super::watch::Deadline;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 use crate::liveness::claim_is_alive;
-
-/// How often a watching receive checks that the producer is alive.
-pub const WATCH_SLICE: Duration = Duration::from_millis(50);
 
 /// An SPSC ring of `T` in `/dev/shm/annulus.<name>`.
 ///
@@ -140,10 +137,11 @@ impl<T: Pod> SpscRing<T> {
         (producer, consumer)
     }
 
-    /// Receives like [`Consumer::pop_blocking`], but every [`WATCH_SLICE`]
-    /// checks whether the producer's process is still alive; a dead one is
-    /// released, so this returns everything it sent and then
-    /// `Disconnected`, instead of waiting out the timeout.
+    /// Receives like [`Consumer::pop_blocking`], but every
+    /// [`WATCH_SLICE`](super::WATCH_SLICE) checks whether the producer's
+    /// process is still alive; a dead one is released, so this returns
+    /// everything it sent and then `Disconnected`, instead of waiting out
+    /// the timeout.
     ///
     /// # Errors
     ///
@@ -153,16 +151,12 @@ impl<T: Pod> SpscRing<T> {
         rx: &mut Consumer<'_, T, Futex>,
         timeout: Option<Duration>,
     ) -> Result<T, PopTimeoutError> {
-        let deadline = timeout.map(|t| Futex.now().saturating_add(t.as_nanos() as u64));
+        let deadline = Deadline::after(timeout);
         loop {
-            let slice = match deadline {
-                Some(d) => Duration::from_nanos(d.saturating_sub(Futex.now())).min(WATCH_SLICE),
-                None => WATCH_SLICE,
-            };
-            match rx.pop_blocking(Some(slice)) {
+            match rx.pop_blocking(Some(deadline.slice())) {
                 Err(PopTimeoutError::Timeout) => {
                     self.release_dead_peers();
-                    if deadline.is_some_and(|d| Futex.now() >= d) {
+                    if deadline.passed() {
                         return Err(PopTimeoutError::Timeout);
                     }
                 }
