@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use annulus::claim::{ClaimError, RoleState};
 use annulus::mpmc::RegisterError;
-use annulus_linux::named::{HeldRole, MpmcRing, RoleError, SpscRing};
+use annulus_linux::named::{HeldRole, MpmcRing, NamedFrameRing, RoleError, SpscRing};
 use annulus_linux::shm::SharedMemory;
 
 /// A unique object name, unlinked when dropped.
@@ -145,4 +145,20 @@ fn a_forged_participant_record_is_refused_and_undone() {
         a.receiver().unwrap_err(),
         RoleError::Shared(RegisterError::TooManyParticipants { max: 4 })
     ));
+}
+#[test]
+fn a_frame_writer_is_held_once() {
+    let name = TestName::new("frame");
+    let a = NamedFrameRing::create(&name.0, 1024).unwrap();
+    let b = NamedFrameRing::open(&name.0).unwrap();
+    let _tx = a.writer().unwrap();
+    assert_eq!(
+        b.writer().unwrap_err(),
+        RoleError::HeldHere(HeldRole::Producer)
+    );
+    let _rx = b.reader().unwrap();
+    assert_eq!(
+        a.reader().unwrap_err(),
+        RoleError::HeldHere(HeldRole::Consumer)
+    );
 }

@@ -16,6 +16,7 @@
 //! created an object unlinks it when asked ([`Named::unlink`]); mappings stay
 //! valid until dropped.
 
+mod frame;
 mod mpmc;
 mod registry;
 mod semaphore;
@@ -28,6 +29,7 @@ use core::time::Duration;
 
 use annulus::layout::{AttachError, LayoutError};
 
+pub use frame::NamedFrameRing;
 pub use mpmc::MpmcRing;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
