@@ -20,6 +20,7 @@ mod frame;
 mod mpmc;
 mod registry;
 mod semaphore;
+mod semaphore_set;
 mod spsc;
 mod watch;
 
@@ -33,6 +34,7 @@ pub use frame::NamedFrameRing;
 pub use mpmc::MpmcRing;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
+pub use semaphore_set::NamedSemaphoreSet;
 pub use spsc::SpscRing;
 pub use watch::WATCH_SLICE;
 
