@@ -184,8 +184,10 @@ impl Named {
         let mut pause = Duration::from_micros(50);
         loop {
             let retry = match SharedMemory::open(name, allowed_mode, min_len) {
-                // Created but not sized yet.
-                Err(ShmError::TooSmall { .. }) => true,
+                // Created but not sized yet. The creator sizes the object
+                // with one `ftruncate` from 0, so any other short size is
+                // final: another, smaller kind of object.
+                Err(ShmError::TooSmall { len: 0, .. }) => true,
                 Err(e) => return Err(e.into()),
                 Ok(shm) => {
                     let id = object_id(&shm)?;

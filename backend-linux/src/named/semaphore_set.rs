@@ -146,7 +146,7 @@ mod tests {
     use annulus::semaphore::{InitError, MAX_COUNTERS, SemOp};
 
     use super::*;
-    use crate::named::SpscRing;
+    use crate::named::{NamedSemaphore, SpscRing};
 
     /// A unique name, unlinked when dropped.
     struct TestName(std::string::String);
@@ -216,5 +216,15 @@ mod tests {
             NamedSemaphoreSet::open(&ring.0),
             Err(OpenError::Attach(AttachError::KindMismatch { .. }))
         ));
+        // A smaller object is refused at once, not retried as "not sized yet".
+        let sem = TestName::new("sem");
+        let _sem = NamedSemaphore::create(&sem.0, 0, 1).unwrap();
+        assert_eq!(
+            NamedSemaphoreSet::open(&sem.0).unwrap_err(),
+            OpenError::Shm(crate::shm::ShmError::TooSmall {
+                len: 256,
+                needed: 512
+            })
+        );
     }
 }
