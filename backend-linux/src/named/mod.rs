@@ -10,11 +10,11 @@
 //!
 //! Roles are claimed through `&self` and held by handles that borrow the
 //! named object, so the mapping outlives every handle. Each handle is
-//! [`Claimed`]: registered in a process-local registry, so this process never
-//! holds one role of an object twice, even through two mappings of it and
-//! even if a peer forges the claim words (see [`RoleError::HeldHere`]). The process that
-//! created an object unlinks it when asked ([`Named::unlink`]); mappings stay
-//! valid until dropped.
+//! [`Claimed`]: registered in a process-local registry, so this process
+//! never holds one role of an object twice, even through two mappings of it
+//! and even if a peer forges the claim words (see [`RoleError::HeldHere`]).
+//! The process that created an object unlinks it when asked
+//! ([`Named::unlink`]); mappings stay valid until dropped.
 
 mod frame;
 mod mpmc;

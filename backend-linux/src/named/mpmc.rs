@@ -96,7 +96,9 @@ impl<T: Pod> MpmcRing<T> {
         Ok(MpmcRing { ring, named })
     }
 
-    /// The ring, for as long as this object lives.
+    /// The ring, for as long as this object lives. A role claimed through
+    /// it directly is not entered in the registry of held roles: claim
+    /// roles through this object's own methods.
     pub fn ring(&self) -> Mpmc<'_, T> {
         self.ring
     }
