@@ -1,6 +1,6 @@
 //! Helpers for the loom models in `tests/`: a futex model that implements
 //! [`annulus::wait::Wait`] on loom's `Mutex` and `Condvar`, and heap regions
-//! (an SPSC ring, an MPMC ring) whose handles can be moved into
+//! (an SPSC ring, an MPMC ring, a frame ring) whose handles can be moved into
 //! `loom::thread::spawn`.
 //!
 //! Everything here exists only under `--cfg loom`; without it the crate is
@@ -13,6 +13,8 @@
 //! ```
 
 #[cfg(loom)]
+mod frame_ring;
+#[cfg(loom)]
 mod futex;
 #[cfg(loom)]
 mod held;
@@ -23,6 +25,8 @@ mod mq;
 #[cfg(loom)]
 mod ring;
 
+#[cfg(loom)]
+pub use frame_ring::{LoomFrameReader, LoomFrameRing, LoomFrameWriter};
 #[cfg(loom)]
 pub use futex::LoomWait;
 #[cfg(loom)]

@@ -9,13 +9,20 @@
 //! fails with [`OpenError::NotReady`]; it never reads a half-built header.
 //!
 //! Roles are claimed through `&self` and held by handles that borrow the
-//! named object, so the mapping outlives every handle. The process that
-//! created an object unlinks it when asked ([`Named::unlink`]); mappings stay
-//! valid until dropped.
+//! named object, so the mapping outlives every handle. Each handle is
+//! [`Claimed`]: registered in a process-local registry, so this process
+//! never holds one role of an object twice, even through two mappings of it
+//! and even if a peer forges the claim words (see [`RoleError::HeldHere`]).
+//! The process that created an object unlinks it when asked
+//! ([`Named::unlink`]); mappings stay valid until dropped.
 
+mod frame;
 mod mpmc;
+mod registry;
 mod semaphore;
+mod semaphore_set;
 mod spsc;
+mod watch;
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -23,9 +30,13 @@ use core::time::Duration;
 
 use annulus::layout::{AttachError, LayoutError};
 
+pub use frame::NamedFrameRing;
 pub use mpmc::MpmcRing;
+pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
-pub use spsc::{SpscRing, WATCH_SLICE};
+pub use semaphore_set::NamedSemaphoreSet;
+pub use spsc::SpscRing;
+pub use watch::WATCH_SLICE;
 
 use crate::shm::{Mapping, SharedMemory, ShmError};
 
@@ -115,6 +126,8 @@ impl From<ShmError> for OpenError {
 #[derive(Debug)]
 pub struct Named {
     name: heapless::String<{ crate::shm::MAX_NAME_LEN }>,
+    /// Which object, whatever mapping of it: the registry's key.
+    id: ObjectId,
     /// Kept open so the object's pages stay referenced.
     _shm: SharedMemory,
     mapping: Mapping,
@@ -134,14 +147,18 @@ impl Named {
         CreateError: From<E>,
     {
         let shm = SharedMemory::create(name, len, mode)?;
-        let result = shm.map().map_err(CreateError::Shm).and_then(|mapping| {
-            let view = init(mapping.ptr(), mapping.len()).map_err(CreateError::from)?;
-            Ok((mapping, view))
-        });
+        let result = object_id(&shm)
+            .and_then(|id| Ok((id, shm.map()?)))
+            .map_err(CreateError::Shm)
+            .and_then(|(id, mapping)| {
+                let view = init(mapping.ptr(), mapping.len()).map_err(CreateError::from)?;
+                Ok((id, mapping, view))
+            });
         match result {
-            Ok((mapping, view)) => Ok((
+            Ok((id, mapping, view)) => Ok((
                 Named {
                     name: stored_name(name),
+                    id,
                     _shm: shm,
                     mapping,
                 },
@@ -167,15 +184,19 @@ impl Named {
         let mut pause = Duration::from_micros(50);
         loop {
             let retry = match SharedMemory::open(name, allowed_mode, min_len) {
-                // Created but not sized yet.
-                Err(ShmError::TooSmall { .. }) => true,
+                // Created but not sized yet. The creator sizes the object
+                // with one `ftruncate` from 0, so any other short size is
+                // final: another, smaller kind of object.
+                Err(ShmError::TooSmall { len: 0, .. }) => true,
                 Err(e) => return Err(e.into()),
                 Ok(shm) => {
+                    let id = object_id(&shm)?;
                     let mapping = shm.map()?;
                     match attach(mapping.ptr(), mapping.len()) {
                         Ok(view) => {
                             let named = Named {
                                 name: stored_name(name),
+                                id,
                                 _shm: shm,
                                 mapping,
                             };
@@ -200,6 +221,12 @@ impl Named {
         &self.name
     }
 
+    /// The object's identity (device and inode), the same for every mapping
+    /// of it: what the registry of held roles is keyed by.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
@@ -213,6 +240,15 @@ impl Named {
     pub fn unlink(&self) -> Result<(), ShmError> {
         SharedMemory::unlink(&self.name)
     }
+}
+
+/// `fstat`: the object's device and inode.
+fn object_id(shm: &SharedMemory) -> Result<ObjectId, ShmError> {
+    let stat = rustix::fs::fstat(shm.fd())?;
+    Ok(ObjectId {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+    })
 }
 
 fn stored_name(name: &str) -> heapless::String<{ crate::shm::MAX_NAME_LEN }> {

@@ -8,6 +8,7 @@ use annulus::mpmc::{
     InitOptions, Mpmc, Receiver, RegisterError, RepairError, RepairReport, Sender,
 };
 
+use super::registry::{Claimed, RoleError, register_participant};
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 use crate::liveness::claim_is_alive;
@@ -95,7 +96,9 @@ impl<T: Pod> MpmcRing<T> {
         Ok(MpmcRing { ring, named })
     }
 
-    /// The ring, for as long as this object lives.
+    /// The ring, for as long as this object lives. A role claimed through
+    /// it directly is not entered in the registry of held roles: claim
+    /// roles through this object's own methods.
     pub fn ring(&self) -> Mpmc<'_, T> {
         self.ring
     }
@@ -104,18 +107,29 @@ impl<T: Pod> MpmcRing<T> {
     ///
     /// # Errors
     ///
-    /// [`RegisterError::TooManyParticipants`].
-    pub fn sender(&self) -> Result<Sender<'_, T, Futex>, RegisterError> {
-        self.ring().register_sender(my_pid(), Futex)
+    /// [`RoleError::Shared`] with [`RegisterError::TooManyParticipants`];
+    /// [`RoleError::HeldHere`] if the record the ring gave out is one this
+    /// process holds already (its claim word was forged; the new
+    /// registration is undone).
+    pub fn sender(&self) -> Result<Claimed<Sender<'_, T, Futex>>, RoleError<RegisterError>> {
+        register_participant(
+            self.named.id(),
+            || self.ring().register_sender(my_pid(), Futex),
+            Sender::record,
+        )
     }
 
     /// Registers a receiver for this process.
     ///
     /// # Errors
     ///
-    /// [`RegisterError::TooManyParticipants`].
-    pub fn receiver(&self) -> Result<Receiver<'_, T, Futex>, RegisterError> {
-        self.ring().register_receiver(my_pid(), Futex)
+    /// As [`MpmcRing::sender`].
+    pub fn receiver(&self) -> Result<Claimed<Receiver<'_, T, Futex>>, RoleError<RegisterError>> {
+        register_participant(
+            self.named.id(),
+            || self.ring().register_receiver(my_pid(), Futex),
+            Receiver::record,
+        )
     }
 
     /// Runs the core's repair with "is the pid alive" as the liveness

@@ -8,14 +8,12 @@ use annulus::Pod;
 use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
 use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
-use annulus::wait::Wait;
 
+use super::registry::{Claimed, HeldRole, RoleError, claim_role};
+use super::watch::Deadline;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 use crate::liveness::claim_is_alive;
-
-/// How often a watching receive checks that the producer is alive.
-pub const WATCH_SLICE: Duration = Duration::from_millis(50);
 
 /// An SPSC ring of `T` in `/dev/shm/annulus.<name>`.
 ///
@@ -93,7 +91,9 @@ impl<T: Pod> SpscRing<T> {
         Ok(SpscRing { ring, named })
     }
 
-    /// The ring, for as long as this object lives.
+    /// The ring, for as long as this object lives. A role claimed through
+    /// it directly is not entered in the registry of held roles: claim
+    /// roles through this object's own methods.
     pub fn ring(&self) -> Spsc<'_, T> {
         self.ring
     }
@@ -102,18 +102,24 @@ impl<T: Pod> SpscRing<T> {
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Taken`] if a producer exists (in any process).
-    pub fn producer(&self) -> Result<Producer<'_, T, Futex>, ClaimError> {
-        self.ring().claim_producer(my_pid(), Futex)
+    /// [`RoleError::HeldHere`] if this process holds the producer already
+    /// (through any mapping of the object); [`RoleError::Shared`] with
+    /// [`ClaimError::Taken`] if another process does.
+    pub fn producer(&self) -> Result<Claimed<Producer<'_, T, Futex>>, RoleError<ClaimError>> {
+        claim_role(self.named.id(), HeldRole::Producer, || {
+            self.ring().claim_producer(my_pid(), Futex)
+        })
     }
 
     /// Claims the consumer role for this process.
     ///
     /// # Errors
     ///
-    /// [`ClaimError::Taken`] if a consumer exists (in any process).
-    pub fn consumer(&self) -> Result<Consumer<'_, T, Futex>, ClaimError> {
-        self.ring().claim_consumer(my_pid(), Futex)
+    /// As [`SpscRing::producer`], for the consumer.
+    pub fn consumer(&self) -> Result<Claimed<Consumer<'_, T, Futex>>, RoleError<ClaimError>> {
+        claim_role(self.named.id(), HeldRole::Consumer, || {
+            self.ring().claim_consumer(my_pid(), Futex)
+        })
     }
 
     /// Releases the roles whose holder's process has died, as if it had
@@ -133,10 +139,11 @@ impl<T: Pod> SpscRing<T> {
         (producer, consumer)
     }
 
-    /// Receives like [`Consumer::pop_blocking`], but every [`WATCH_SLICE`]
-    /// checks whether the producer's process is still alive; a dead one is
-    /// released, so this returns everything it sent and then
-    /// `Disconnected`, instead of waiting out the timeout.
+    /// Receives like [`Consumer::pop_blocking`], but every
+    /// [`WATCH_SLICE`](super::WATCH_SLICE) checks whether the producer's
+    /// process is still alive; a dead one is released, so this returns
+    /// everything it sent and then `Disconnected`, instead of waiting out
+    /// the timeout.
     ///
     /// # Errors
     ///
@@ -146,16 +153,12 @@ impl<T: Pod> SpscRing<T> {
         rx: &mut Consumer<'_, T, Futex>,
         timeout: Option<Duration>,
     ) -> Result<T, PopTimeoutError> {
-        let deadline = timeout.map(|t| Futex.now().saturating_add(t.as_nanos() as u64));
+        let deadline = Deadline::after(timeout);
         loop {
-            let slice = match deadline {
-                Some(d) => Duration::from_nanos(d.saturating_sub(Futex.now())).min(WATCH_SLICE),
-                None => WATCH_SLICE,
-            };
-            match rx.pop_blocking(Some(slice)) {
+            match rx.pop_blocking(Some(deadline.slice())) {
                 Err(PopTimeoutError::Timeout) => {
                     self.release_dead_peers();
-                    if deadline.is_some_and(|d| Futex.now() >= d) {
+                    if deadline.passed() {
                         return Err(PopTimeoutError::Timeout);
                     }
                 }

@@ -33,7 +33,7 @@ use core::ptr::NonNull;
 pub use reader::{FrameReader, ReadFrame};
 pub use writer::{FrameGrant, FrameWriter};
 
-use crate::claim::ClaimError;
+use crate::claim::{Claim, ClaimError, RoleState};
 use crate::layout::{AttachError, Kind, LayoutError, Schema};
 use crate::spsc::{InitOptions, Spsc};
 use crate::wait::Wait;
@@ -305,6 +305,32 @@ impl<'a> FrameRing<'a> {
     /// Bytes committed and not yet released (frames and padding). Racy.
     pub fn len_bytes(&self) -> u32 {
         self.ring.len()
+    }
+
+    /// The writing role's state (who holds it). Racy.
+    pub fn writer_state(&self) -> RoleState {
+        self.ring.producer_state()
+    }
+
+    /// The reading role's state (who holds it). Racy.
+    pub fn reader_state(&self) -> RoleState {
+        self.ring.consumer_state()
+    }
+
+    /// Ends the writer tenure `claim` on behalf of a writer known to be dead
+    /// (the liveness hook): the reader then sees `Disconnected` once it has
+    /// read every committed frame, and a new writer can claim the role. Does
+    /// nothing and returns `false` if that tenure already ended. As
+    /// [`Spsc::release_dead_producer`].
+    pub fn release_dead_writer<W: Wait>(&self, claim: Claim, wait: &W) -> bool {
+        self.ring.release_dead_producer(claim, wait)
+    }
+
+    /// Ends the reader tenure `claim` on behalf of a reader known to be
+    /// dead; the writer's sends then fail with `Disconnected`. As
+    /// [`Spsc::release_dead_consumer`].
+    pub fn release_dead_reader<W: Wait>(&self, claim: Claim, wait: &W) -> bool {
+        self.ring.release_dead_consumer(claim, wait)
     }
 
     /// Claims the writing role (pid recorded as 0).

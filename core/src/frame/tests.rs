@@ -310,3 +310,39 @@ fn threads_stream_random_lengths_intact() {
         assert_eq!(i, frames);
     });
 }
+
+#[test]
+fn a_dead_writer_or_reader_can_be_released_once() {
+    let mut r = region();
+    let ring = FrameRing::init(r.as_uninit_mut(), CAP).unwrap();
+    assert_eq!(ring.writer_state(), RoleState::Vacant);
+    let mut tx = ring.claim_writer(11, waiter()).unwrap();
+    let mut rx = ring.reader(waiter()).unwrap();
+    tx.try_send(meta(1), b"last words").unwrap();
+    let RoleState::Held(claim) = ring.writer_state() else {
+        panic!("writer should be held")
+    };
+    assert_eq!(claim.pid, 11);
+    // Pretend the writer's process died: its handle is never dropped.
+    core::mem::forget(tx);
+    assert!(ring.release_dead_writer(claim, &waiter()));
+    assert!(
+        !ring.release_dead_writer(claim, &waiter()),
+        "released twice"
+    );
+    let mut buf = [0u8; 16];
+    let (_, n) = rx.try_recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"last words", "what was sent is kept");
+    assert_eq!(rx.try_recv(&mut buf), Err(FrameRecvError::Disconnected));
+    let mut tx = ring.writer(waiter()).unwrap();
+    let RoleState::Held(claim) = ring.reader_state() else {
+        panic!("reader should be held")
+    };
+    core::mem::forget(rx);
+    assert!(ring.release_dead_reader(claim, &waiter()));
+    assert_eq!(
+        tx.try_send(meta(2), b"x"),
+        Err(FrameSendError::Disconnected)
+    );
+    assert!(matches!(ring.reader_state(), RoleState::Closed(_)));
+}
