@@ -53,6 +53,11 @@ impl Atomic64 {
     }
 
     #[inline(always)]
+    pub(crate) fn swap(&self, value: u64, order: Ordering) -> u64 {
+        self.0.swap(value, order)
+    }
+
+    #[inline(always)]
     pub(crate) fn compare_exchange(
         &self,
         current: u64,

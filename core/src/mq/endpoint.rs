@@ -13,7 +13,7 @@ use core::time::Duration;
 
 use super::block::{Abort, Entry, Snapshot};
 use super::error::{RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError};
-use super::{MAX_ATTEMPTS, MessageQueue};
+use super::{MAX_ATTEMPTS, MessageQueue, Notification};
 use crate::claim::ClaimError;
 use crate::sync::{Ordering, load_bytes, store_bytes};
 use crate::wait::{Wait, deadline_after};
@@ -87,10 +87,10 @@ impl Received {
 pub struct Sent {
     /// The queue was empty before this message.
     pub was_empty: bool,
-    /// The pid registered for arrival notifications, when this send made
-    /// the queue non-empty with no receiver asleep: the registration is
-    /// consumed and the caller (a backend) should notify that process.
-    pub notify: Option<u32>,
+    /// The registration for arrival notifications, when this send made the
+    /// queue non-empty with no receiver asleep: the registration is consumed
+    /// and the caller (a backend) should notify that process.
+    pub notify: Option<Notification>,
 }
 
 /// What an operation's edit decided.
@@ -448,14 +448,13 @@ impl<'a> EndpointState<'a> {
             let control = &hdr.control.0;
             // Relaxed: a cheap check before the swap; most queues have no
             // registration.
-            if control.notify_pid.load(Ordering::Relaxed) != 0 {
-                // Relaxed: the registration carries no data; exactly one
-                // sender takes it.
-                let pid = control.notify_pid.swap(0, Ordering::Relaxed);
-                if pid != 0 {
+            if control.notify.load(Ordering::Relaxed) != 0 {
+                // Relaxed: the registration carries no data beyond itself;
+                // exactly one sender takes it.
+                notify = Notification::from_word(control.notify.swap(0, Ordering::Relaxed));
+                if notify.is_some() {
                     // Relaxed: a statistic.
                     control.notifications.fetch_add(1, Ordering::Relaxed);
-                    notify = Some(pid);
                 }
             }
         }

@@ -156,12 +156,12 @@ pub(crate) struct Control {
     pub(crate) participants: AtomicU32,
     /// Words per block (validated at attach).
     pub(crate) block_words: AtomicU32,
+    /// Who to notify of an arrival on an empty queue: `cookie << 32 | pid`,
+    /// 0 when nobody. Written by `register_notification` and
+    /// `cancel_notification`, and by the sender that consumes it.
+    pub(crate) notify: Atomic64,
     /// Largest message, in bytes (validated at attach).
     pub(crate) message_size: AtomicU32,
-    /// Pid to notify of an arrival on an empty queue, 0 when none. Written
-    /// by `register_notification`/`cancel_notification` and by the sender
-    /// that consumes the registration.
-    pub(crate) notify_pid: AtomicU32,
     /// Notifications handed out so far (wrapping).
     pub(crate) notifications: AtomicU32,
 }
@@ -186,9 +186,9 @@ const _: () = {
     assert!(offset_of!(Control, region) == 0);
     assert!(offset_of!(Control, participants) == 64);
     assert!(offset_of!(Control, block_words) == 68);
-    assert!(offset_of!(Control, message_size) == 72);
-    assert!(offset_of!(Control, notify_pid) == 76);
-    assert!(offset_of!(Control, notifications) == 80);
+    assert!(offset_of!(Control, notify) == 72);
+    assert!(offset_of!(Control, message_size) == 80);
+    assert!(offset_of!(Control, notifications) == 84);
     assert!(offset_of!(MqHeader, events) == 128);
     assert!(offset_of!(MqHeader, root) == 256);
     assert!(size_of::<RoleClaim>() == 8);
@@ -237,6 +237,30 @@ pub struct Stats {
     pub sent: u32,
     /// Messages received since init (wrapping).
     pub received: u32,
+}
+
+/// A registration for arrival notifications (`mq_notify`): which process,
+/// and an opaque word the backend chose (a signal number and payload, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Notification {
+    /// The process to notify; never 0.
+    pub pid: u32,
+    /// The registrant's word, handed back unchanged.
+    pub cookie: u32,
+}
+
+impl Notification {
+    pub(crate) fn from_word(word: u64) -> Option<Self> {
+        let pid = word as u32;
+        (pid != 0).then_some(Notification {
+            pid,
+            cookie: (word >> 32) as u32,
+        })
+    }
+
+    fn to_word(self) -> u64 {
+        (u64::from(self.cookie) << 32) | u64::from(self.pid)
+    }
 }
 
 /// Why the registration for arrival notifications was refused.
@@ -424,8 +448,8 @@ impl<'a> MessageQueue<'a> {
                     region: RegionHeader::new(&fields),
                     participants: AtomicU32::new(participants),
                     block_words: AtomicU32::new(geometry.block_words),
+                    notify: Atomic64::new(0),
                     message_size: AtomicU32::new(message_size),
-                    notify_pid: AtomicU32::new(0),
                     notifications: AtomicU32::new(0),
                 }),
                 events: Line(Events {
@@ -595,34 +619,70 @@ impl<'a> MessageQueue<'a> {
 
     /// Registers `pid` to be notified of the next arrival on an empty queue
     /// (`mq_notify`): the sender whose message makes the queue non-empty,
-    /// while no receiver sleeps on it, gets the pid back in
-    /// [`Sent::notify`] and the registration ends, as with POSIX.
+    /// while no receiver sleeps on it, gets the registration back in
+    /// [`Sent::notify`] and the registration ends, as with POSIX. `cookie`
+    /// is returned with it (a backend stores its signal number there).
+    /// Registering the same pid again replaces its cookie.
     ///
     /// # Errors
     ///
-    /// [`NotificationBusy`] when another pid is registered.
-    pub fn register_notification(&self, pid: u32) -> Result<(), NotificationBusy> {
-        let word = &self.hdr().control.0.notify_pid;
-        // Relaxed: the registration publishes nothing but itself.
-        match word.compare_exchange(0, pid, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => Ok(()),
-            Err(current) if current == pid => Ok(()),
-            Err(current) => Err(NotificationBusy { pid: current }),
+    /// [`NotificationBusy`] when another pid is registered (or `pid` is 0,
+    /// reported as busy with pid 0).
+    pub fn register_notification(&self, pid: u32, cookie: u32) -> Result<(), NotificationBusy> {
+        if pid == 0 {
+            return Err(NotificationBusy { pid: 0 });
         }
+        let word = &self.hdr().control.0.notify;
+        let new = Notification { pid, cookie }.to_word();
+        // Relaxed: a starting guess for the CAS.
+        let mut current = word.load(Ordering::Relaxed);
+        for _ in 0..MAX_ATTEMPTS {
+            match Notification::from_word(current) {
+                Some(other) if other.pid != pid => {
+                    return Err(NotificationBusy { pid: other.pid });
+                }
+                _ => {}
+            }
+            // Relaxed: the registration publishes nothing but itself.
+            match word.compare_exchange(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(actual) => current = actual,
+            }
+        }
+        Err(NotificationBusy {
+            pid: Notification::from_word(current).map_or(0, |n| n.pid),
+        })
     }
 
     /// Removes `pid`'s registration; returns whether it was registered.
     pub fn cancel_notification(&self, pid: u32) -> bool {
-        let word = &self.hdr().control.0.notify_pid;
+        let word = &self.hdr().control.0.notify;
         // Relaxed: as in `register_notification`.
-        word.compare_exchange(pid, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+        let mut current = word.load(Ordering::Relaxed);
+        for _ in 0..MAX_ATTEMPTS {
+            match Notification::from_word(current) {
+                Some(n) if n.pid == pid => {}
+                _ => return false,
+            }
+            // Relaxed: as above.
+            match word.compare_exchange(current, 0, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
     }
 
-    /// The pid registered for notification, 0 when none. Racy.
-    pub fn notification_pid(&self) -> u32 {
+    /// The current registration, if any. Racy.
+    pub fn notification(&self) -> Option<Notification> {
         // Relaxed: diagnostics.
-        self.hdr().control.0.notify_pid.load(Ordering::Relaxed)
+        Notification::from_word(self.hdr().control.0.notify.load(Ordering::Relaxed))
+    }
+
+    /// Notifications handed to senders since init (wrapping). Racy.
+    pub fn notifications(&self) -> u32 {
+        // Relaxed: a statistic.
+        self.hdr().control.0.notifications.load(Ordering::Relaxed)
     }
 
     /// The shared header, valid for `'a`.

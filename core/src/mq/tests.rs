@@ -220,23 +220,31 @@ fn counters_and_notification() {
     let mq = MessageQueue::init(region.as_uninit_mut(), 8, 32, 4).unwrap();
     let mut tx = endpoint(&mq, 111);
     let mut rx = endpoint(&mq, 222);
-    assert_eq!(mq.register_notification(555), Ok(()));
-    assert_eq!(mq.register_notification(555), Ok(()));
+    assert_eq!(mq.register_notification(555, 1), Ok(()));
+    assert_eq!(mq.register_notification(555, 40), Ok(()));
     assert_eq!(
-        mq.register_notification(556),
+        mq.register_notification(556, 1),
         Err(NotificationBusy { pid: 555 })
+    );
+    assert_eq!(
+        mq.register_notification(0, 1),
+        Err(NotificationBusy { pid: 0 })
     );
     let first = tx.try_send(b"abc", 0, ty(1)).unwrap();
     assert_eq!(
         first,
         Sent {
             was_empty: true,
-            notify: Some(555)
+            notify: Some(Notification {
+                pid: 555,
+                cookie: 40
+            })
         }
     );
     // The registration is consumed, and a non-empty queue does not notify.
-    assert_eq!(mq.notification_pid(), 0);
-    mq.register_notification(555).unwrap();
+    assert_eq!(mq.notification(), None);
+    assert_eq!(mq.notifications(), 1);
+    mq.register_notification(555, 40).unwrap();
     let second = tx.try_send(b"de", 0, ty(1)).unwrap();
     assert_eq!(
         second,
