@@ -18,6 +18,11 @@
 
 mod frame;
 mod mpmc;
+#[cfg(all(
+    target_has_atomic = "64",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod mq;
 mod registry;
 mod semaphore;
 mod semaphore_set;
@@ -32,6 +37,13 @@ use annulus::layout::{AttachError, LayoutError};
 
 pub use frame::NamedFrameRing;
 pub use mpmc::MpmcRing;
+#[cfg(all(
+    target_has_atomic = "64",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub use mq::{
+    ArrivalSignal, DeadReleased, MqEndpoint, MqSent, NamedMessageQueue, NotifyError, deliver,
+};
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
 pub use semaphore_set::NamedSemaphoreSet;

@@ -13,10 +13,10 @@
 //! - A role (SPSC producer or consumer, frame writer or reader) is
 //!   registered *before* its claim word is touched, so a refused claim
 //!   changes nothing in shared memory.
-//! - A participant record (MPMC sender or receiver) is known only once the
-//!   core has registered it; it is entered here right after, and a record
-//!   already present (only a forged claim word gives one) makes the new
-//!   handle deregister again and the call fail.
+//! - A participant record (MPMC sender or receiver, message queue endpoint)
+//!   is known only once the core has registered it; it is entered here right
+//!   after, and a record already present (only a forged claim word gives
+//!   one) makes the new handle deregister again and the call fail.
 //!
 //! An entry lives exactly as long as the [`Claimed`] handle that carries it.
 //! The registry is a mutex over a short vector: it is consulted only when a
@@ -46,7 +46,8 @@ pub enum HeldRole {
     Producer,
     /// The consumer of an SPSC ring, or the reader of a frame ring.
     Consumer,
-    /// Participant record `index` of an MPMC ring (a sender or a receiver).
+    /// Participant record `index` of an MPMC ring (a sender or a receiver)
+    /// or of a message queue (an endpoint).
     Participant(u32),
 }
 
