@@ -67,14 +67,6 @@ impl EventCount {
         }
     }
 
-    /// Whether a waiter may be asleep. Racy: a hint (`mq_notify` skips the
-    /// notification when a receiver is blocked).
-    #[cfg_attr(not(target_has_atomic = "64"), allow(dead_code))]
-    pub(crate) fn has_sleepers(&self) -> bool {
-        // Relaxed: a hint, see above.
-        self.sleepers.load(Ordering::Relaxed) != 0
-    }
-
     /// Wakes every waiter, if any might be asleep. Call after making a
     /// condition true with a Release store (or stronger).
     #[inline]

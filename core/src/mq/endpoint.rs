@@ -88,8 +88,9 @@ pub struct Sent {
     /// The queue was empty before this message.
     pub was_empty: bool,
     /// The registration for arrival notifications, when this send made the
-    /// queue non-empty with no receiver asleep: the registration is consumed
-    /// and the caller (a backend) should notify that process.
+    /// queue non-empty with no receiver in a blocking receive: the
+    /// registration is consumed and the caller (a backend) should notify
+    /// that process.
     pub notify: Option<Notification>,
 }
 
@@ -187,6 +188,7 @@ impl<W: Wait> Drop for Endpoint<'_, W> {
     fn drop(&mut self) {
         // The held slot and scratch block stay with the record, for its next
         // holder; nothing in the queue refers to this endpoint otherwise.
+        self.state.mq.set_receiving(self.state.index, false);
         self.state
             .mq
             .record(self.state.index)
@@ -296,7 +298,11 @@ impl<'a, W: Wait> Endpoint<'a, W> {
     ) -> Result<Received, RecvTimeoutError> {
         let deadline = deadline_after(&self.wait, timeout);
         let state = &mut self.state;
-        let data_ready = &state.mq.hdr().events.0.data_ready;
+        let (mq, me) = (state.mq, state.index);
+        // A sender gives no arrival notification while this is set: this
+        // receive will take the message (POSIX: a blocked `mq_receive`).
+        mq.set_receiving(me, true);
+        let data_ready = &mq.hdr().events.0.data_ready;
         let outcome = data_ready.wait_until(&self.wait, self.spin_limit, deadline, || match state
             .receive(buf, options)
         {
@@ -307,6 +313,7 @@ impl<'a, W: Wait> Endpoint<'a, W> {
             }
             Err(RecvError::Corrupted) => Some(Err(RecvTimeoutError::Corrupted)),
         });
+        mq.set_receiving(me, false);
         let received = match outcome {
             Ok(result) => result?,
             Err(_) => return Err(RecvTimeoutError::Timeout),
@@ -438,17 +445,17 @@ impl<'a> EndpointState<'a> {
     }
 
     /// Wakes receivers and consumes the notification registration when the
-    /// send made the queue non-empty with no receiver asleep.
+    /// send made the queue non-empty with no receiver in a blocking receive.
     fn after_send<W: Wait>(&self, was_empty: bool, wait: &W) -> Sent {
         let hdr = self.mq.hdr();
         let data_ready = &hdr.events.0.data_ready;
         data_ready.notify(wait);
         let mut notify = None;
-        if was_empty && !data_ready.has_sleepers() {
+        if was_empty {
             let control = &hdr.control.0;
             // Relaxed: a cheap check before the swap; most queues have no
             // registration.
-            if control.notify.load(Ordering::Relaxed) != 0 {
+            if control.notify.load(Ordering::Relaxed) != 0 && !self.mq.anyone_receiving() {
                 // Relaxed: the registration carries no data beyond itself;
                 // exactly one sender takes it.
                 notify = Notification::from_word(control.notify.swap(0, Ordering::Relaxed));

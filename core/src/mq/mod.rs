@@ -75,7 +75,8 @@
 //! # Layout
 //!
 //! ```text
-//!    0  RegionHeader (64), participants, block words, msgsize, notification
+//!    0  RegionHeader (64), participants, block words, msgsize, notification,
+//!       receivers in a blocking receive (a bit each)
 //!  128  data_ready and space_ready event counts
 //!  256  root: block index (16 bits) | version (48 bits)
 //!  384  participant claims, 8 bytes each, padded to 128
@@ -164,7 +165,16 @@ pub(crate) struct Control {
     pub(crate) message_size: AtomicU32,
     /// Notifications handed out so far (wrapping).
     pub(crate) notifications: AtomicU32,
+    /// Participants in a blocking receive: bit `p % 32` of word `p / 32` for
+    /// record `p`. Set and cleared by that participant around its `recv`,
+    /// cleared for a dead one by `release_dead`; a sender hands out no
+    /// arrival notification while a bit is set. A hint: a wrong bit only
+    /// costs a notification, or gives a spare one.
+    pub(crate) receiving: [AtomicU32; RECEIVING_WORDS],
 }
+
+/// Words of [`Control::receiving`]: one bit per possible participant.
+const RECEIVING_WORDS: usize = MAX_PARTICIPANTS as usize / 32;
 
 /// The fixed header: 384 bytes, 128-aligned.
 #[repr(C)]
@@ -189,6 +199,8 @@ const _: () = {
     assert!(offset_of!(Control, notify) == 72);
     assert!(offset_of!(Control, message_size) == 80);
     assert!(offset_of!(Control, notifications) == 84);
+    assert!(offset_of!(Control, receiving) == 88);
+    assert!(size_of::<Control>() <= 128);
     assert!(offset_of!(MqHeader, events) == 128);
     assert!(offset_of!(MqHeader, root) == 256);
     assert!(size_of::<RoleClaim>() == 8);
@@ -451,6 +463,7 @@ impl<'a> MessageQueue<'a> {
                     notify: Atomic64::new(0),
                     message_size: AtomicU32::new(message_size),
                     notifications: AtomicU32::new(0),
+                    receiving: core::array::from_fn(|_| AtomicU32::new(0)),
                 }),
                 events: Line(Events {
                     data_ready: EventCount::new(),
@@ -611,6 +624,8 @@ impl<'a> MessageQueue<'a> {
                 && !is_alive(claim)
                 && record.release_dead(claim)
             {
+                // It may have died in a blocking receive.
+                self.set_receiving(index, false);
                 released += 1;
             }
         }
@@ -619,7 +634,8 @@ impl<'a> MessageQueue<'a> {
 
     /// Registers `pid` to be notified of the next arrival on an empty queue
     /// (`mq_notify`): the sender whose message makes the queue non-empty,
-    /// while no receiver sleeps on it, gets the registration back in
+    /// while no receiver is in a blocking receive, gets the registration
+    /// back in
     /// [`Sent::notify`] and the registration ends, as with POSIX. `cookie`
     /// is returned with it (a backend stores its signal number there).
     /// Registering the same pid again replaces its cookie.
@@ -683,6 +699,27 @@ impl<'a> MessageQueue<'a> {
     pub fn notifications(&self) -> u32 {
         // Relaxed: a statistic.
         self.hdr().control.0.notifications.load(Ordering::Relaxed)
+    }
+
+    /// Marks participant `index` as in a blocking receive, or not.
+    pub(crate) fn set_receiving(&self, index: u32, on: bool) {
+        let word = &self.hdr().control.0.receiving[index as usize / 32];
+        let bit = 1 << (index % 32);
+        // Relaxed: a hint for `anyone_receiving`, which orders nothing.
+        if on {
+            word.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            word.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any participant is in a blocking receive. Racy: a hint.
+    pub(crate) fn anyone_receiving(&self) -> bool {
+        let words = self.geometry.participants.div_ceil(32) as usize;
+        // Relaxed: see `set_receiving`.
+        self.hdr().control.0.receiving[..words]
+            .iter()
+            .any(|word| word.load(Ordering::Relaxed) != 0)
     }
 
     /// The shared header, valid for `'a`.

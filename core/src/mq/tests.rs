@@ -277,6 +277,68 @@ fn counters_and_notification() {
 }
 
 #[test]
+fn a_blocked_receiver_takes_the_arrival_instead_of_the_registrant() {
+    let mut region = new_region();
+    let mq = MessageQueue::init(region.as_uninit_mut(), 8, 32, 4).unwrap();
+    let mut tx = endpoint(&mq, 111);
+    let mut rx = endpoint(&mq, 222);
+    mq.register_notification(555, 40).unwrap();
+    std::thread::scope(|s| {
+        let receiver = s.spawn(move || {
+            let mut buf = [0u8; 32];
+            let got = rx.recv(&mut buf, RecvOptions::default(), None).unwrap();
+            buf[..got.len].to_vec()
+        });
+        while !mq.anyone_receiving() {
+            std::thread::yield_now();
+        }
+        let sent = tx.try_send(b"mine", 0, ty(1)).unwrap();
+        assert_eq!(sent.notify, None, "a receiver was blocked");
+        assert_eq!(receiver.join().unwrap(), b"mine");
+    });
+    assert!(!mq.anyone_receiving(), "the mark ends with the receive");
+    assert_eq!(mq.notification().map(|n| n.pid), Some(555), "not consumed");
+    // A receive that times out leaves no mark either.
+    let mut rx = endpoint(&mq, 222);
+    let short = Some(Duration::from_millis(1));
+    assert_eq!(
+        rx.recv(&mut [0; 32], RecvOptions::default(), short),
+        Err(RecvTimeoutError::Timeout)
+    );
+    assert!(!mq.anyone_receiving());
+    let sent = tx.try_send(b"x", 0, ty(1)).unwrap();
+    assert_eq!(sent.notify.map(|n| n.pid), Some(555));
+}
+
+#[test]
+fn a_receiver_that_died_blocked_silences_notifications_until_released() {
+    // Regression: the notification used to be skipped while the event
+    // count said a receiver was asleep, and the count of one killed asleep
+    // never came down, so no notification was given again.
+    let mut region = new_region();
+    let mq = MessageQueue::init(region.as_uninit_mut(), 8, 32, 4).unwrap();
+    let mut tx = endpoint(&mq, 111);
+    let dead = endpoint(&mq, 333);
+    // As if killed inside `recv`: the mark stays and the handle never drops.
+    mq.set_receiving(dead.record_index(), true);
+    core::mem::forget(dead);
+    mq.register_notification(555, 40).unwrap();
+    let sent = tx.try_send(b"a", 0, ty(1)).unwrap();
+    assert_eq!((sent.was_empty, sent.notify), (true, None));
+    assert_eq!(mq.release_dead(|claim| claim.pid != 333), 1);
+    assert!(!mq.anyone_receiving(), "released with its record");
+    tx.try_recv(&mut [0; 32]).unwrap();
+    let sent = tx.try_send(b"b", 0, ty(1)).unwrap();
+    assert_eq!(
+        sent.notify,
+        Some(Notification {
+            pid: 555,
+            cookie: 40
+        })
+    );
+}
+
+#[test]
 fn registration_is_limited_and_records_are_reused() {
     let mut region = new_region();
     let mq = MessageQueue::init(region.as_uninit_mut(), 8, 32, 4).unwrap();
