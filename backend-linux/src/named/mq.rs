@@ -246,8 +246,9 @@ impl NamedMessageQueue {
     /// registration outlives this process if it exits without cancelling it
     /// or dropping this object (see [`NamedMessageQueue::release_dead`]).
     ///
-    /// A receiver killed while blocked in a receive counts as blocked for
-    /// good: while its wait is counted, no notification is given.
+    /// A process blocked in [`MqEndpoint::recv`] takes an arrival instead
+    /// of the registrant; one killed there counts as blocked until
+    /// [`NamedMessageQueue::release_dead`] releases its record.
     ///
     /// # Errors
     ///
