@@ -141,3 +141,39 @@ impl Drop for UniqueName {
         let _ = SharedMemory::unlink(&self.0);
     }
 }
+
+/// Polls `condition` every millisecond until it holds; panics naming `what`
+/// after `limit` (a watchdog, not a timing assertion: the limit is far above
+/// the expected time).
+pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether every thread of process `pid` is asleep (`S` in
+/// `/proc/<pid>/task/*/stat`: blocked in the kernel, on a futex say, rather
+/// than running or spinning); false if they cannot be read.
+pub fn all_threads_asleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks {
+        let Ok(task) = task else { return false };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            return false;
+        };
+        // "tid (comm) S ...": comm may hold spaces and parentheses.
+        let state = stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].trim_start().chars().next());
+        if state != Some('S') {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
