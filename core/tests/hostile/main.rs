@@ -56,6 +56,7 @@ mod mpmc_live;
 mod mpmc_live_ops;
 mod mpmc_region;
 mod mpmc_scribble;
+mod mq;
 mod names;
 mod semaphore;
 mod spsc_attach;
