@@ -6,7 +6,8 @@
 //! processes that share the mapping, a message costs a few atomic operations
 //! and no system call; a system call happens only when a side must sleep or
 //! wake the other. This crate is the core: `#![no_std]`, no allocation, 32-bit
-//! atomics only, so it also runs on a microcontroller.
+//! atomics only (except the message queue's root word), so it also runs on a
+//! microcontroller.
 //!
 //! ## The contract
 //!
@@ -17,7 +18,10 @@
 //!   claiming and publishing a slot delays receivers of that slot; one that
 //!   *died* there is repaired away. A [`semaphore::SemaphoreSet`] applies an
 //!   operation on several counters under a short lock in the region, held
-//!   for a bounded number of steps and never while sleeping. Blocking
+//!   for a bounded number of steps and never while sleeping. The [`mq`]
+//!   message queue is lock-free and linearizable, selective receives
+//!   included; each operation copies the queue's index (`O(queued +
+//!   participants)` words) and installs it with one 64-bit CAS. Blocking
 //!   variants (`*_blocking`, `wait`) spin a bounded number of polls, then
 //!   sleep through a [`wait::Wait`] implementation until the peer makes
 //!   progress or the deadline passes.
@@ -78,6 +82,9 @@
 //!   written and read in place, never split.
 //! - [`mpmc`]: the multi-producer multi-consumer ring, with the repair of
 //!   participants that died holding a slot.
+//! - [`mq`]: the message queue: priorities (POSIX) and typed receive
+//!   (System V), for many senders and receivers; on targets with 64-bit
+//!   atomics.
 //! - [`semaphore`]: lock-free counting semaphores, and semaphore sets changed
 //!   by all-or-nothing operations (System V `semop`) under a short lock.
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
