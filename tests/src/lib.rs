@@ -177,3 +177,29 @@ pub fn all_threads_asleep(pid: u32) -> bool {
     }
     any
 }
+
+/// A little of libtest's command line for a `harness = false` test binary
+/// (one whose children must block signals before any thread exists): lists
+/// `tests` for `--list`, runs those whose name contains a filter argument
+/// (all without one), and prints libtest-like lines.
+pub fn run_tests(tests: &[(&str, fn())]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let filters: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, test) in tests {
+        if filters.is_empty() || filters.iter().any(|f| name.contains(f)) {
+            print!("test {name} ... ");
+            test();
+            println!("ok");
+        }
+    }
+}

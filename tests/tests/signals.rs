@@ -40,30 +40,7 @@ fn main() {
     match child_role().as_deref() {
         Some("receiver") => receiver(),
         Some(other) => panic!("unknown child role {other}"),
-        None => run_tests(),
-    }
-}
-
-/// A little of libtest's command line: `--list`, and name filters.
-fn run_tests() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
-            println!("{name}: test");
-        }
-        return;
-    }
-    let filters: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    for (name, test) in TESTS {
-        if filters.is_empty() || filters.iter().any(|f| name.contains(f)) {
-            print!("test {name} ... ");
-            test();
-            println!("ok");
-        }
+        None => annulus_process_tests::run_tests(TESTS),
     }
 }
 
