@@ -27,7 +27,52 @@
 //! ```
 
 use super::{MessageQueue, Stats};
+#[cfg(loom)]
+use crate::sync::LocalFlag;
 use crate::sync::{AtomicU32, Ordering, fence};
+
+/// The ordering of every load and store of a block word: Relaxed, because
+/// the root's Acquire/Release and the seqlock fences order them (module
+/// docs).
+#[cfg(not(loom))]
+#[inline(always)]
+const fn word() -> Ordering {
+    Ordering::Relaxed
+}
+
+/// Under loom, SeqCst unless a model asks for Relaxed
+/// ([`loom_relaxed_block_words`]).
+///
+/// A Relaxed load lets loom choose among every store its thread has not yet
+/// seen, and a speculative block copy makes a few dozen such loads on words
+/// that their next owner may be rewriting: the product of those choices kept
+/// whole-queue models running for hours. SeqCst words read only the newest
+/// store, so those models still explore every interleaving of copies with
+/// rewrites (torn copies, recycled blocks, stale versions: the protocol's
+/// logic) in seconds. The seqlock's fence pairing, which SeqCst words would
+/// hide, is checked by a separate, smaller model on Relaxed words
+/// (`loom-tests/tests/mq_snapshot.rs`).
+#[cfg(loom)]
+fn word() -> Ordering {
+    // Relaxed: a process-local switch, set before the model starts.
+    if RELAXED_WORDS.load(Ordering::Relaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::SeqCst
+    }
+}
+
+#[cfg(loom)]
+static RELAXED_WORDS: LocalFlag = LocalFlag::new(false);
+
+/// loom only: makes every block word access Relaxed, as in real builds, for
+/// this whole process (a test binary of its own). See `word`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn loom_relaxed_block_words(relaxed: bool) {
+    // Relaxed: read by this process's models after this returns.
+    RELAXED_WORDS.store(relaxed, Ordering::Relaxed);
+}
 
 const N_QUEUE: usize = 0;
 const Q_HEAD: usize = 1;
@@ -98,8 +143,8 @@ pub(crate) struct Entry {
 /// Writes the first root block into `words`: nothing queued, every slot
 /// free, participant `p` owning scratch block `p`.
 pub(crate) fn write_initial(g: &Geometry, words: &[AtomicU32]) {
-    // Relaxed: init publishes everything with the header's READY store.
-    let set = |i: u32, v: u32| words[i as usize].store(v, Ordering::Relaxed);
+    // word(): init publishes everything with the header's READY store.
+    let set = |i: u32, v: u32| words[i as usize].store(v, word());
     for i in 0..g.block_words {
         set(i, 0);
     }
@@ -188,8 +233,8 @@ impl<'q> Snapshot<'q> {
     /// Reads the counters from one consistent view of the current block.
     pub(crate) fn read_stats(mq: &MessageQueue<'q>) -> Result<Stats, Abort> {
         read_consistent(mq, |words, _| {
-            // Relaxed: validated by the root re-read in `read_consistent`.
-            let get = |i: usize| words[i].load(Ordering::Relaxed);
+            // word(): validated by the root re-read in `read_consistent`.
+            let get = |i: usize| words[i].load(word());
             Stats {
                 messages: get(N_QUEUE),
                 bytes: get(BYTES),
@@ -205,9 +250,9 @@ impl<'q> Snapshot<'q> {
     /// view of the current block (for a newly registered endpoint).
     pub(crate) fn read_scratch_of(mq: &MessageQueue<'q>, me: u32) -> Result<u32, Abort> {
         let (scratch, current) = read_consistent(mq, |words, current| {
-            // Relaxed: validated by the root re-read in `read_consistent`.
-            let word = words[(HEADER_WORDS + me) as usize].load(Ordering::Relaxed);
-            (word >> 16, current)
+            // word(): validated by the root re-read in `read_consistent`.
+            let mine = words[(HEADER_WORDS + me) as usize].load(word());
+            (mine >> 16, current)
         })?;
         if scratch > mq.geometry.participants || scratch == current {
             return Err(Abort::Corrupted);
@@ -406,13 +451,13 @@ impl<'q> Snapshot<'q> {
     }
 
     fn get(&self, i: u32) -> u32 {
-        // Relaxed: our own block; only this participant writes it.
-        self.words[i as usize].load(Ordering::Relaxed)
+        // word(): our own block; only this participant writes it.
+        self.words[i as usize].load(word())
     }
 
     fn set(&self, i: u32, value: u32) {
-        // Relaxed: published by `install`'s Release.
-        self.words[i as usize].store(value, Ordering::Relaxed);
+        // word(): published by `install`'s Release.
+        self.words[i as usize].store(value, word());
     }
 }
 
@@ -420,14 +465,14 @@ impl<'q> Snapshot<'q> {
 /// into `dst`. `src` may be changing: counts are clamped so the copy stays
 /// in bounds, and the caller validates the result.
 fn copy_block(g: &Geometry, src: &[AtomicU32], dst: &[AtomicU32]) {
-    // Relaxed: a speculative read, validated by the caller's root re-read.
-    let copy = |i: usize| dst[i].store(src[i].load(Ordering::Relaxed), Ordering::Relaxed);
+    // word(): a speculative read, validated by the caller's root re-read.
+    let copy = |i: usize| dst[i].store(src[i].load(word()), word());
     for i in 0..g.queue_at as usize {
         copy(i);
     }
-    // Relaxed: just copied above, by this thread.
-    let queued = dst[N_QUEUE].load(Ordering::Relaxed).min(g.max_messages);
-    let head = dst[Q_HEAD].load(Ordering::Relaxed) % g.max_messages;
+    // word(): just copied above, by this thread.
+    let queued = dst[N_QUEUE].load(word()).min(g.max_messages);
+    let head = dst[Q_HEAD].load(word()) % g.max_messages;
     for j in 0..queued {
         let at = (g.queue_at + ENTRY_WORDS * ((head + j) % g.max_messages)) as usize;
         for i in 0..ENTRY_WORDS as usize {

@@ -123,6 +123,8 @@ use core::marker::PhantomData;
 use core::mem::{MaybeUninit, size_of};
 use core::ptr::NonNull;
 
+#[cfg(loom)]
+pub use block::loom_relaxed_block_words;
 pub use endpoint::{Endpoint, Filter, Received, RecvOptions, Sent};
 pub use error::{RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError};
 
