@@ -23,6 +23,7 @@ mod mpmc;
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod mq;
+mod readiness;
 mod registry;
 mod semaphore;
 mod semaphore_set;
@@ -32,6 +33,8 @@ mod watch;
 use core::fmt;
 use core::ptr::NonNull;
 use core::time::Duration;
+
+use std::sync::Arc;
 
 use annulus::layout::{AttachError, LayoutError};
 
@@ -44,6 +47,7 @@ pub use mpmc::MpmcRing;
 pub use mq::{
     ArrivalSignal, DeadReleased, MqEndpoint, MqSent, NamedMessageQueue, NotifyError, deliver,
 };
+pub use readiness::Readiness;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
 pub use semaphore_set::NamedSemaphoreSet;
@@ -142,7 +146,9 @@ pub struct Named {
     id: ObjectId,
     /// Kept open so the object's pages stay referenced.
     _shm: SharedMemory,
-    mapping: Mapping,
+    /// Shared with the bridge threads of [`Readiness`] fds, which must keep
+    /// the memory mapped for as long as they run, however long that is.
+    mapping: Arc<Mapping>,
 }
 
 impl Named {
@@ -172,7 +178,7 @@ impl Named {
                     name: stored_name(name),
                     id,
                     _shm: shm,
-                    mapping,
+                    mapping: Arc::new(mapping),
                 },
                 view,
             )),
@@ -210,7 +216,7 @@ impl Named {
                                 name: stored_name(name),
                                 id,
                                 _shm: shm,
-                                mapping,
+                                mapping: Arc::new(mapping),
                             };
                             return Ok((named, view));
                         }
@@ -242,6 +248,11 @@ impl Named {
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
+    }
+
+    /// The mapping, shared: whoever holds it keeps the memory mapped.
+    pub(crate) fn mapping_arc(&self) -> Arc<Mapping> {
+        Arc::clone(&self.mapping)
     }
 
     /// Removes the name from `/dev/shm`; this and other mappings stay valid.

@@ -8,6 +8,7 @@ use annulus::mpmc::{
     InitOptions, Mpmc, Receiver, RegisterError, RepairError, RepairReport, Sender,
 };
 
+use super::readiness::Readiness;
 use super::registry::{Claimed, RoleError, register_participant};
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
@@ -149,5 +150,19 @@ impl<T: Pod> MpmcRing<T> {
     /// The shared memory behind the ring (name, unlink).
     pub fn named(&self) -> &Named {
         &self.named
+    }
+}
+
+impl<T: Pod + Send> MpmcRing<T> {
+    /// A file descriptor that turns readable when messages arrive, or the
+    /// last sender leaves: for a receiver's `epoll` loop (see [`Readiness`]
+    /// for the loop). With several receivers, another one may take what
+    /// made it readable.
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(self.ring, self.named.mapping_arc(), None)
     }
 }

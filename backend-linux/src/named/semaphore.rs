@@ -4,6 +4,7 @@
 
 use annulus::semaphore::{InitOptions, Semaphore};
 
+use super::readiness::Readiness;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 
@@ -87,6 +88,18 @@ impl NamedSemaphore {
     /// The semaphore, for as long as this object lives.
     pub fn semaphore(&self) -> &Semaphore<'_, Futex> {
         &self.sem
+    }
+
+    /// A file descriptor that turns readable when units are posted (the
+    /// value is above 0), for a waiter's `epoll` loop: clear it, then take
+    /// units with [`Semaphore::try_wait`] until it reports `WouldBlock`
+    /// (see [`Readiness`] for the loop).
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(self.sem.clone(), self.named.mapping_arc(), None)
     }
 
     /// The shared memory behind the semaphore (name, unlink).

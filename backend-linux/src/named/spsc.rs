@@ -9,6 +9,7 @@ use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
 use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
 
+use super::readiness::Readiness;
 use super::registry::{Claimed, HeldRole, RoleError, claim_role};
 use super::watch::Deadline;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
@@ -170,5 +171,37 @@ impl<T: Pod> SpscRing<T> {
     /// The shared memory behind the ring (name, unlink).
     pub fn named(&self) -> &Named {
         &self.named
+    }
+}
+
+impl<T: Pod + Send> SpscRing<T> {
+    /// A file descriptor that turns readable when elements arrive, or the
+    /// producer closes: for the consumer's `epoll` loop (see [`Readiness`]
+    /// for the loop). For a byte stream (`SpscRing<u8>` read through a
+    /// `ByteReader`), readable means bytes arrived.
+    ///
+    /// Its bridge thread also checks every [`WATCH_SLICE`](super::WATCH_SLICE)
+    /// whether the producer's process is still alive, and releases a dead
+    /// one, so the fd turns readable and the consumer's `pop` reports
+    /// `Disconnected` after the drain.
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(
+            self.ring,
+            self.named.mapping_arc(),
+            Some(release_dead_producer::<T>),
+        )
+    }
+}
+
+/// Releases the producer role if its holder's process has died.
+fn release_dead_producer<T: Pod>(ring: &Spsc<'static, T>) {
+    if let RoleState::Held(claim) = ring.producer_state()
+        && !claim_is_alive(claim)
+    {
+        ring.release_dead_producer(claim, &Futex);
     }
 }
