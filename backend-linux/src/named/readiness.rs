@@ -77,6 +77,7 @@ use crate::shm::Mapping;
 ///
 /// ```
 /// use annulus_linux::named::SpscRing;
+/// use rustix::buffer::spare_capacity;
 /// use rustix::event::epoll;
 ///
 /// let name = format!("doc-ready-{}", std::process::id());
@@ -90,8 +91,9 @@ use crate::shm::Mapping;
 /// epoll::add(&ep, &ready, epoll::EventData::new_u64(1), epoll::EventFlags::IN).unwrap();
 /// peer.producer().unwrap().push(7).unwrap(); // process B sends
 ///
-/// let mut events = epoll::EventVec::with_capacity(4);
-/// epoll::wait(&ep, &mut events, -1).unwrap(); // readable
+/// let mut events = Vec::with_capacity(4);
+/// epoll::wait(&ep, spare_capacity(&mut events), None).unwrap(); // readable
+/// assert_eq!(events[0].data.u64(), 1);
 /// ready.clear().unwrap(); // first clear,
 /// assert_eq!(rx.pop(), Ok(7)); // then drain until empty
 /// assert!(rx.pop().is_err());

@@ -7,7 +7,9 @@ use core::time::Duration;
 use annulus::Pod;
 use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
-use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
+use annulus::spsc::{
+    ByteReader, ByteWriter, Consumer, InitOptions, PopTimeoutError, Producer, Spsc,
+};
 
 use super::readiness::Readiness;
 use super::registry::{Claimed, HeldRole, RoleError, claim_role};
@@ -171,6 +173,28 @@ impl<T: Pod> SpscRing<T> {
     /// The shared memory behind the ring (name, unlink).
     pub fn named(&self) -> &Named {
         &self.named
+    }
+}
+
+/// A byte stream (a pipe in shared memory) is an `SpscRing<u8>` written
+/// through a [`ByteWriter`] and read through a [`ByteReader`].
+impl SpscRing<u8> {
+    /// Claims the producer role as the stream's writing end.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::producer`].
+    pub fn byte_writer(&self) -> Result<Claimed<ByteWriter<'_, Futex>>, RoleError<ClaimError>> {
+        Ok(self.producer()?.map(ByteWriter::new))
+    }
+
+    /// Claims the consumer role as the stream's reading end.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::consumer`].
+    pub fn byte_reader(&self) -> Result<Claimed<ByteReader<'_, Futex>>, RoleError<ClaimError>> {
+        Ok(self.consumer()?.map(ByteReader::new))
     }
 }
 
