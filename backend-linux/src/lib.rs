@@ -37,6 +37,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod file_mapping;
 mod futex;
 pub mod liveness;
 #[cfg(feature = "std")]
