@@ -15,6 +15,40 @@
 //! and even if a peer forges the claim words (see [`RoleError::HeldHere`]).
 //! The process that created an object unlinks it when asked
 //! ([`Named::unlink`]); mappings stay valid until dropped.
+//!
+//! # One name, two processes
+//!
+//! Each object's docs show it created in one process and opened by name in
+//! another (as two functions, `process_a` and `process_b`, run one after
+//! the other so the doctests stay in one process):
+//!
+//! | object | like | example |
+//! | --- | --- | --- |
+//! | SPSC ring of `T` | a typed pipe | [`SpscRing`] |
+//! | byte stream | a pipe, `read`/`write` | [`SpscRing`] (`SpscRing<u8>`, [`SpscRing::byte_writer`]) |
+//! | MPMC ring of `T` | a FIFO with many clients | [`MpmcRing`] |
+//! | frame ring | variable-length messages | [`NamedFrameRing`] |
+//! | semaphore | `sem_open` | [`NamedSemaphore`] |
+//! | semaphore set | `semget`/`semop` | [`NamedSemaphoreSet`] |
+//! | message queue | `mq_open`, `msgget` | `NamedMessageQueue` (x86_64, aarch64) |
+//!
+//! The shortest form, a ring created in process A and opened in process B:
+//!
+//! ```
+//! use annulus_linux::named::SpscRing;
+//!
+//! let name = format!("doc-named-{}", std::process::id());
+//! // Process A:
+//! let a = SpscRing::<u32>::create(&name, 16).unwrap();
+//! a.producer().unwrap().push(7).unwrap();
+//! // Process B, knowing only the name:
+//! let b = SpscRing::<u32>::open(&name).unwrap();
+//! assert_eq!(b.consumer().unwrap().pop(), Ok(7));
+//! a.named().unlink().unwrap(); // process A removes the name
+//! ```
+//!
+//! A receiver that waits in an `epoll` loop rather than in a blocking call
+//! asks its object for a [`Readiness`] fd.
 
 mod frame;
 mod mpmc;

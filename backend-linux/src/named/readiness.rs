@@ -1,53 +1,7 @@
 //! [`Readiness`]: a pollable file descriptor that becomes readable when data
 //! (or units) arrive in a named object, for `epoll`, mio and tokio loops.
 //!
-//! # Design
-//!
-//! The sender usually runs in another process, so it cannot write an fd of
-//! ours, and the structures must not make a system call per send just in
-//! case someone polls. So the fd is an eventfd owned by the receiving
-//! process, and a small *bridge thread* in that process, started only when
-//! an fd is asked for, turns the structure's futex wake-ups into eventfd
-//! writes. Each round the bridge announces itself on the structure's
-//! "data ready" event count (the one blocked receivers sleep on), looks
-//! whether a receive would find something
-//! ([`Arrivals::has_arrivals`](annulus::arrivals::Arrivals::has_arrivals)),
-//! writes the eventfd if so, and sleeps until the next sender's notify
-//! ([`ArrivalEvent::watch`](annulus::arrivals::ArrivalEvent::watch)). It
-//! never receives anything itself.
-//!
-//! The alternatives were worse: a pipe or eventfd written by the sender
-//! costs every send a system call and needs the fd passed to every sender;
-//! a `signalfd` costs a signal per send and a blocked signal in every thread;
-//! polling the structure on a timer adds latency and wakes the process when
-//! nothing happens.
-//!
-//! Costs: nothing at all until [`Readiness`] exists. While it does, a send
-//! that finds the bridge asleep makes one `FUTEX_WAKE` (the same cost as
-//! waking a blocked receiver), and the bridge one eventfd write per round
-//! that saw data.
-//!
-//! # The loop
-//!
-//! The fd is edge-like: it turns readable after an arrival, and stays so
-//! until [`Readiness::clear`]. Use it in this order:
-//!
-//! 1. wait until the fd is readable (`epoll_wait`, `AsyncFd::readable`);
-//! 2. [`Readiness::clear`] it;
-//! 3. receive with the non-blocking calls (`pop`, `try_recv`, `try_wait`)
-//!    until they report empty;
-//! 4. go back to 1.
-//!
-//! Clearing *before* draining is what makes this lose nothing: an arrival
-//! the bridge saw before the clear is in the structure when the drain runs
-//! after it, and one it sees after the clear makes the fd readable again for
-//! step 1. (Drain first, clear second, and an arrival between the two would
-//! sit there with the fd unreadable.) A readable fd with nothing to receive
-//! is normal: another receiver may have taken the data, or the bridge saw
-//! it while you were draining.
-//!
-//! Dropping the [`Readiness`] stops the bridge (a stop flag, then a wake-up
-//! on the event count) and joins it before it returns.
+//! The design and the loop to use it in are documented on the type.
 
 use core::fmt;
 
@@ -66,12 +20,60 @@ use crate::Futex;
 use crate::shm::Mapping;
 
 /// A file descriptor that turns readable when something arrives in a named
-/// object; see the [module docs](self) for the loop to use it in.
+/// object, for `epoll`, mio and tokio loops (it is [`AsFd`]).
 ///
 /// Get one from [`SpscRing::readiness`](super::SpscRing::readiness) (element
 /// rings and byte streams), [`MpmcRing::readiness`](super::MpmcRing::readiness),
 /// [`NamedMessageQueue::readiness`](super::NamedMessageQueue::readiness) or
 /// [`NamedSemaphore::readiness`](super::NamedSemaphore::readiness).
+///
+/// # Design
+///
+/// The sender usually runs in another process, so it cannot write an fd of
+/// ours, and the structures must not make a system call per send just in
+/// case someone polls. So the fd is an eventfd owned by the receiving
+/// process, and a small *bridge thread* in that process, started only when
+/// an fd is asked for, turns the structure's futex wake-ups into eventfd
+/// writes. Each round the bridge announces itself on the structure's
+/// "data ready" event count (the one blocked receivers sleep on), looks
+/// whether a receive would find something
+/// ([`Arrivals::has_arrivals`](annulus::arrivals::Arrivals::has_arrivals)),
+/// writes the eventfd if so, and sleeps until the next sender's notify
+/// ([`ArrivalEvent::watch`](annulus::arrivals::ArrivalEvent::watch)). It
+/// never receives anything itself.
+///
+/// The alternatives were worse: a pipe or eventfd written by the sender
+/// costs every send a system call and needs the fd passed to every sender;
+/// a `signalfd` costs a signal per send and a blocked signal in every thread;
+/// polling the structure on a timer adds latency and wakes the process when
+/// nothing happens.
+///
+/// Costs: nothing at all until [`Readiness`] exists. While it does, a send
+/// that finds the bridge asleep makes one `FUTEX_WAKE` (the same cost as
+/// waking a blocked receiver), and the bridge one eventfd write per round
+/// that saw data.
+///
+/// # The loop
+///
+/// The fd is edge-like: it turns readable after an arrival, and stays so
+/// until [`Readiness::clear`]. Use it in this order:
+///
+/// 1. wait until the fd is readable (`epoll_wait`, `AsyncFd::readable`);
+/// 2. [`Readiness::clear`] it;
+/// 3. receive with the non-blocking calls (`pop`, `try_recv`, `try_wait`)
+///    until they report empty;
+/// 4. go back to 1.
+///
+/// Clearing *before* draining is what makes this lose nothing: an arrival
+/// the bridge saw before the clear is in the structure when the drain runs
+/// after it, and one it sees after the clear makes the fd readable again for
+/// step 1. (Drain first, clear second, and an arrival between the two would
+/// sit there with the fd unreadable.) A readable fd with nothing to receive
+/// is normal: another receiver may have taken the data, or the bridge saw
+/// it while you were draining.
+///
+/// Dropping the [`Readiness`] stops the bridge (a stop flag, then a wake-up
+/// on the event count) and joins it before it returns.
 ///
 /// # Examples
 ///
@@ -150,7 +152,7 @@ impl Readiness {
     }
 
     /// Reads the eventfd, making it unreadable until the next arrival:
-    /// step 2 of the loop in the [module docs](self). Returns whether it was
+    /// step 2 of [the loop](Readiness#the-loop). Returns whether it was
     /// readable. Never blocks.
     ///
     /// # Errors
