@@ -9,11 +9,21 @@
 //!
 //! Nothing here calls the C library. rustix (its `linux_raw` backend) makes
 //! the system calls, except the few signal calls rustix 1.1 lacks, which a
-//! small private module makes directly with inline assembly (x86_64 and
-//! aarch64; the [`signal`] module exists on those two only). A
+//! small private module (`raw.rs`, the one place allowed to) makes directly
+//! with inline assembly (x86_64 and aarch64; the [`signal`] module exists on
+//! those two only). A
 //! `#![no_main]` program without the C library can use the whole crate
 //! (without the `std` feature): the repository's `nolibc-proof/` is one,
 //! built, checked and run by `tests/tests/nolibc_proof.rs`.
+//!
+//! With the `std` feature, [`named`] bundles a shared memory object, its
+//! mapping and a structure, so one process writes `create("jobs", …)` and
+//! another `open("jobs")`: SPSC rings and byte streams, MPMC rings, frame
+//! rings, semaphores and semaphore sets, and message queues, each shown
+//! created and opened in two processes in its docs ([`named`] has the
+//! table), and each receiver able to hand out a pollable fd for `epoll`
+//! loops ([`named::Readiness`]). [`shm::FileMapping`] maps a regular file
+//! instead, so a structure persists after every process has gone.
 //!
 //! ```
 //! use annulus::region::Region;
@@ -37,6 +47,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod file_mapping;
 mod futex;
 pub mod liveness;
 #[cfg(feature = "std")]

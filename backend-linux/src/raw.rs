@@ -1,6 +1,18 @@
 //! The few system calls rustix 1.1 does not wrap, made directly with
 //! `core::arch::asm!`, and the kernel structures they take.
 //!
+//! # The one exception to "only rustix talks to the kernel"
+//!
+//! Everywhere else in annulus-linux, rustix (its `linux_raw` backend) makes
+//! every system call, and constants rustix lacks come from linux-raw-sys.
+//! **What rustix lacks goes through this module, and only this module:**
+//! no other file issues a raw system call or uses `asm!`. Each call here
+//! has a safe, crate-private wrapper that returns `Result<_, Errno>`, each
+//! kernel structure it passes is defined here with its size and field
+//! offsets asserted at compile time against linux-raw-sys, and a call moves
+//! back to rustix once rustix wraps it. Adding a call means adding it here,
+//! with its `# References`, its structure checks and a unit test.
+//!
 //! rustix 1.1 has `kill`, `pidfd_send_signal` without a `siginfo`, `poll` and
 //! `read`, and [`crate::signal`] uses those. It has no `signalfd4`, no
 //! `rt_sigqueueinfo`, `rt_tgsigqueueinfo` or `tgkill`, and no

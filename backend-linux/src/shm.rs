@@ -1,5 +1,6 @@
-//! Shared memory objects: named ones under `/dev/shm`, and anonymous sealed
-//! memfds; mapped shared, unmapped on drop.
+//! Shared memory objects: named ones under `/dev/shm`, anonymous sealed
+//! memfds, and regular files whose contents persist ([`FileMapping`]);
+//! mapped shared, unmapped on drop.
 //!
 //! Named objects live at `/dev/shm/annulus.<name>` (what `shm_open` does on
 //! Linux, done here with `open` so the flags are explicit):
@@ -20,6 +21,7 @@
 
 #![allow(unsafe_code)]
 
+use core::ffi::CStr;
 use core::fmt;
 use core::ptr::NonNull;
 
@@ -27,6 +29,8 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
 use rustix::mm::{self, MapFlags, ProtFlags};
+
+pub use crate::file_mapping::FileMapping;
 
 /// Directory the kernel's tmpfs for POSIX shared memory is mounted on.
 const SHM_DIR: &str = "/dev/shm/";
@@ -109,8 +113,8 @@ fn object_path(name: &str) -> Result<heapless::String<PATH_CAP>, NameError> {
     Ok(path)
 }
 
-fn cstr(path: &heapless::String<PATH_CAP>) -> &core::ffi::CStr {
-    core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).expect("the path ends in its only NUL")
+fn cstr(path: &heapless::String<PATH_CAP>) -> &CStr {
+    CStr::from_bytes_with_nul(path.as_bytes()).expect("the path ends in its only NUL")
 }
 
 /// Why a shared memory object could not be created, opened or mapped.
@@ -141,6 +145,12 @@ pub enum ShmError {
         /// The size needed.
         needed: u64,
     },
+    /// The path names something other than a regular file (a FIFO, a
+    /// device, ...), which cannot back a persistent mapping.
+    NotRegularFile {
+        /// Its `st_mode` (file type and permission bits).
+        mode: u32,
+    },
     /// A sealed memfd lacks the seals that make it safe to map.
     NotSealed {
         /// The seals it has.
@@ -162,6 +172,9 @@ impl fmt::Display for ShmError {
                     f,
                     "object of {len} bytes is smaller than the {needed} needed"
                 )
+            }
+            ShmError::NotRegularFile { mode } => {
+                write!(f, "not a regular file (st_mode {mode:o})")
             }
             ShmError::NotSealed { seals } => {
                 write!(
@@ -206,15 +219,7 @@ impl SharedMemory {
     /// unlinked again if a step after `open` fails).
     pub fn create(name: &str, len: usize, mode: u32) -> Result<Self, ShmError> {
         let path = object_path(name)?;
-        let flags =
-            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mode = Mode::from_raw_mode(mode & 0o777);
-        let fd = fs::open(cstr(&path), flags, mode)?;
-        let setup = fs::fchmod(&fd, mode).and_then(|()| fs::ftruncate(&fd, len as u64));
-        if let Err(e) = setup {
-            let _ = fs::unlink(cstr(&path));
-            return Err(e.into());
-        }
+        let fd = create_file(cstr(&path), len, mode)?;
         Ok(SharedMemory { fd, len })
     }
 
@@ -230,31 +235,7 @@ impl SharedMemory {
     /// [`ShmError::TooSmall`].
     pub fn open(name: &str, allowed_mode: u32, min_len: usize) -> Result<Self, ShmError> {
         let path = object_path(name)?;
-        let fd = fs::open(
-            cstr(&path),
-            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let stat = fs::fstat(&fd)?;
-        let euid = rustix::process::geteuid().as_raw();
-        if stat.st_uid != euid {
-            return Err(ShmError::NotOwner { uid: stat.st_uid });
-        }
-        let mode = stat.st_mode & 0o7777;
-        if mode & !(allowed_mode & 0o777) != 0 {
-            return Err(ShmError::ModeTooWide {
-                mode,
-                allowed: allowed_mode & 0o777,
-            });
-        }
-        let len = u64::try_from(stat.st_size).unwrap_or(0);
-        if len < min_len as u64 {
-            return Err(ShmError::TooSmall {
-                len,
-                needed: min_len as u64,
-            });
-        }
-        let len = usize::try_from(len).map_err(|_| ShmError::Os(Errno::FBIG))?;
+        let (fd, len) = open_checked(cstr(&path), allowed_mode, min_len)?;
         Ok(SharedMemory { fd, len })
     }
 
@@ -272,8 +253,7 @@ impl SharedMemory {
             let _ = name.push(c);
         }
         let _ = name.push('\0');
-        let name =
-            core::ffi::CStr::from_bytes_until_nul(name.as_bytes()).map_err(|_| Errno::INVAL)?;
+        let name = CStr::from_bytes_until_nul(name.as_bytes()).map_err(|_| Errno::INVAL)?;
         let fd = fs::memfd_create(
             name,
             fs::MemfdFlags::CLOEXEC | fs::MemfdFlags::ALLOW_SEALING,
@@ -351,6 +331,59 @@ impl SharedMemory {
     }
 }
 
+/// Creates the file at `path` (`O_CREAT | O_EXCL | O_NOFOLLOW`: never an
+/// existing file, never through a symlink as the last component) with
+/// permission bits `mode` (set again with `fchmod`, since the umask narrows
+/// them) and `len` zero bytes. Removes it again if a step after `open` fails.
+pub(crate) fn create_file(path: &CStr, len: usize, mode: u32) -> Result<OwnedFd, ShmError> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(mode & 0o777);
+    let fd = fs::open(path, flags, mode)?;
+    let setup = fs::fchmod(&fd, mode).and_then(|()| fs::ftruncate(&fd, len as u64));
+    if let Err(e) = setup {
+        let _ = fs::unlink(path);
+        return Err(e.into());
+    }
+    Ok(fd)
+}
+
+/// Opens the existing regular file at `path` read-write with `O_NOFOLLOW`
+/// and checks it with `fstat`: owned by this effective user, no permission
+/// bits outside `allowed_mode`, at least `min_len` bytes. Returns it and its
+/// size.
+pub(crate) fn open_checked(
+    path: &CStr,
+    allowed_mode: u32,
+    min_len: usize,
+) -> Result<(OwnedFd, usize), ShmError> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = fs::open(path, flags, Mode::empty())?;
+    let stat = fs::fstat(&fd)?;
+    if fs::FileType::from_raw_mode(stat.st_mode) != fs::FileType::RegularFile {
+        return Err(ShmError::NotRegularFile { mode: stat.st_mode });
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    if stat.st_uid != euid {
+        return Err(ShmError::NotOwner { uid: stat.st_uid });
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & !(allowed_mode & 0o777) != 0 {
+        return Err(ShmError::ModeTooWide {
+            mode,
+            allowed: allowed_mode & 0o777,
+        });
+    }
+    let len = u64::try_from(stat.st_size).unwrap_or(0);
+    if len < min_len as u64 {
+        return Err(ShmError::TooSmall {
+            len,
+            needed: min_len as u64,
+        });
+    }
+    let len = usize::try_from(len).map_err(|_| ShmError::Os(Errno::FBIG))?;
+    Ok((fd, len))
+}
+
 /// A shared mapping, unmapped on drop.
 #[derive(Debug)]
 pub struct Mapping {
@@ -366,7 +399,7 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`.
-    fn shared(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, ShmError> {
+    pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, ShmError> {
         if len == 0 {
             return Err(ShmError::Os(Errno::INVAL));
         }

@@ -162,3 +162,30 @@ fn a_frame_writer_is_held_once() {
         RoleError::HeldHere(HeldRole::Consumer)
     );
 }
+
+/// A byte stream's ends are the ring's roles: the reader holds the consumer
+/// role until dropped, and bytes written at one end come out of the other.
+#[test]
+fn byte_stream_ends_hold_the_ring_roles() {
+    let name = TestName::new("bytes");
+    let ring = SpscRing::<u8>::create(&name.0, 64).unwrap();
+    let mut writer = ring.byte_writer().unwrap();
+    let mut reader = ring.byte_reader().unwrap();
+    assert_eq!(reader.role(), HeldRole::Consumer);
+    assert!(matches!(
+        ring.consumer(),
+        Err(RoleError::HeldHere(HeldRole::Consumer))
+    ));
+    assert!(matches!(
+        ring.byte_writer(),
+        Err(RoleError::HeldHere(HeldRole::Producer))
+    ));
+    assert_eq!(writer.try_write(b"pipe"), Ok(4));
+    let mut buf = [0u8; 8];
+    assert_eq!(reader.try_read(&mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"pipe");
+    drop(writer);
+    assert_eq!(reader.try_read(&mut buf), Ok(0), "end of stream");
+    drop(reader);
+    ring.consumer().expect("released with the reader");
+}

@@ -132,6 +132,31 @@ impl EventCount {
         deadline: Option<u64>,
         poll: &mut impl FnMut() -> Poll<R>,
     ) -> Option<R> {
+        let mut ready = None;
+        // Woken or timed out: either way the caller polls again and checks
+        // its deadline against `now()`.
+        let _: WaitResult = self.announce_check_sleep(wait, deadline, || {
+            ready = poll();
+            ready.is_none()
+        });
+        ready
+    }
+
+    /// The waiter's side of the protocol (module doc): announce as a
+    /// sleeper, run `check`, and if it returns `true` sleep until a notify
+    /// that saw the announcement, a spurious wake, or the deadline.
+    ///
+    /// Every notify whose F2 comes after this call's F1 ends the sleep; the
+    /// condition stores of every earlier notify are visible to `check`.
+    /// `check` must read its condition after the fence, with Acquire loads
+    /// if it hands data on (it runs after the `key` load, as the protocol
+    /// requires).
+    pub(crate) fn announce_check_sleep<W: Wait>(
+        &self,
+        wait: &W,
+        deadline: Option<u64>,
+        check: impl FnOnce() -> bool,
+    ) -> WaitResult {
         // Relaxed: ordered by the fence that follows.
         self.sleepers.fetch_add(1, Ordering::Relaxed);
         // SYNC POINT event F1: orders the `sleepers` increment before the
@@ -139,16 +164,23 @@ impl EventCount {
         fence(Ordering::SeqCst);
         // SYNC POINT event bump: Acquire pairs with `wake_sleepers`.
         let key = self.seq.load(Ordering::Acquire);
-        let ready = poll();
-        if ready.is_none() {
-            // Woken or timed out: either way the caller polls again and
-            // checks its deadline against `now()`.
-            let _: WaitResult = wait.wait(&self.seq, key, deadline);
-        }
+        let result = if check() {
+            wait.wait(&self.seq, key, deadline)
+        } else {
+            WaitResult::Woken
+        };
         // Relaxed: the count is a hint for notifiers; a late decrement only
         // costs them a spare wake call.
         self.sleepers.fetch_sub(1, Ordering::Relaxed);
-        ready
+        result
+    }
+
+    /// Wakes every sleeper whether or not any announced itself: bumps the
+    /// word, so a waiter between its `key` load and its sleep does not go to
+    /// sleep, and wakes the word. For a watcher's owner that must end the
+    /// watch; to a waiter it is a spurious wake-up.
+    pub(crate) fn wake_all<W: Wait>(&self, wait: &W) {
+        self.wake_sleepers(wait);
     }
 }
 

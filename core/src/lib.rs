@@ -110,6 +110,7 @@ extern crate alloc;
 #[cfg(loom)]
 extern crate std;
 
+pub mod arrivals;
 mod blocking;
 pub mod claim;
 pub mod error;

@@ -15,6 +15,40 @@
 //! and even if a peer forges the claim words (see [`RoleError::HeldHere`]).
 //! The process that created an object unlinks it when asked
 //! ([`Named::unlink`]); mappings stay valid until dropped.
+//!
+//! # One name, two processes
+//!
+//! Each object's docs show it created in one process and opened by name in
+//! another (as two functions, `process_a` and `process_b`, run one after
+//! the other so the doctests stay in one process):
+//!
+//! | object | like | example |
+//! | --- | --- | --- |
+//! | SPSC ring of `T` | a typed pipe | [`SpscRing`] |
+//! | byte stream | a pipe, `read`/`write` | [`SpscRing`] (`SpscRing<u8>`, [`SpscRing::byte_writer`]) |
+//! | MPMC ring of `T` | a FIFO with many clients | [`MpmcRing`] |
+//! | frame ring | variable-length messages | [`NamedFrameRing`] |
+//! | semaphore | `sem_open` | [`NamedSemaphore`] |
+//! | semaphore set | `semget`/`semop` | [`NamedSemaphoreSet`] |
+//! | message queue | `mq_open`, `msgget` | `NamedMessageQueue` (x86_64, aarch64) |
+//!
+//! The shortest form, a ring created in process A and opened in process B:
+//!
+//! ```
+//! use annulus_linux::named::SpscRing;
+//!
+//! let name = format!("doc-named-{}", std::process::id());
+//! // Process A:
+//! let a = SpscRing::<u32>::create(&name, 16).unwrap();
+//! a.producer().unwrap().push(7).unwrap();
+//! // Process B, knowing only the name:
+//! let b = SpscRing::<u32>::open(&name).unwrap();
+//! assert_eq!(b.consumer().unwrap().pop(), Ok(7));
+//! a.named().unlink().unwrap(); // process A removes the name
+//! ```
+//!
+//! A receiver that waits in an `epoll` loop rather than in a blocking call
+//! asks its object for a [`Readiness`] fd.
 
 mod frame;
 mod mpmc;
@@ -23,6 +57,7 @@ mod mpmc;
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod mq;
+mod readiness;
 mod registry;
 mod semaphore;
 mod semaphore_set;
@@ -32,6 +67,8 @@ mod watch;
 use core::fmt;
 use core::ptr::NonNull;
 use core::time::Duration;
+
+use std::sync::Arc;
 
 use annulus::layout::{AttachError, LayoutError};
 
@@ -44,6 +81,7 @@ pub use mpmc::MpmcRing;
 pub use mq::{
     ArrivalSignal, DeadReleased, MqEndpoint, MqSent, NamedMessageQueue, NotifyError, deliver,
 };
+pub use readiness::Readiness;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
 pub use semaphore::NamedSemaphore;
 pub use semaphore_set::NamedSemaphoreSet;
@@ -142,7 +180,9 @@ pub struct Named {
     id: ObjectId,
     /// Kept open so the object's pages stay referenced.
     _shm: SharedMemory,
-    mapping: Mapping,
+    /// Shared with the bridge threads of [`Readiness`] fds, which must keep
+    /// the memory mapped for as long as they run, however long that is.
+    mapping: Arc<Mapping>,
 }
 
 impl Named {
@@ -172,7 +212,7 @@ impl Named {
                     name: stored_name(name),
                     id,
                     _shm: shm,
-                    mapping,
+                    mapping: Arc::new(mapping),
                 },
                 view,
             )),
@@ -210,7 +250,7 @@ impl Named {
                                 name: stored_name(name),
                                 id,
                                 _shm: shm,
-                                mapping,
+                                mapping: Arc::new(mapping),
                             };
                             return Ok((named, view));
                         }
@@ -242,6 +282,11 @@ impl Named {
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
+    }
+
+    /// The mapping, shared: whoever holds it keeps the memory mapped.
+    pub(crate) fn mapping_arc(&self) -> Arc<Mapping> {
+        Arc::clone(&self.mapping)
     }
 
     /// Removes the name from `/dev/shm`; this and other mappings stay valid.

@@ -8,6 +8,7 @@ use annulus::mpmc::{
     InitOptions, Mpmc, Receiver, RegisterError, RepairError, RepairReport, Sender,
 };
 
+use super::readiness::Readiness;
 use super::registry::{Claimed, RoleError, register_participant};
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
@@ -18,17 +19,37 @@ use crate::liveness::claim_is_alive;
 ///
 /// # Examples
 ///
+/// A server creates the ring and receives, a client opens it by name and
+/// sends (here one after the other in one process, for the doctest; any
+/// number of client and server processes may take part):
+///
 /// ```
 /// use annulus_linux::named::MpmcRing;
+/// use std::time::Duration;
+///
+/// /// Process A, the server: creates a ring of 64 slots for up to 8
+/// /// participants.
+/// fn process_a(name: &str) -> MpmcRing<u32> {
+///     MpmcRing::<u32>::create(name, 64, 8).unwrap()
+/// }
+///
+/// /// Process B, a client: opens the ring by name and sends three jobs.
+/// fn process_b(name: &str) {
+///     let jobs = MpmcRing::<u32>::open(name).unwrap();
+///     let mut tx = jobs.sender().unwrap();
+///     for job in [10, 20, 30] {
+///         tx.push_blocking(job, Some(Duration::from_secs(10))).unwrap();
+///     }
+/// }
 ///
 /// let name = format!("doc-mpmc-{}", std::process::id());
-/// let jobs = MpmcRing::<u32>::create(&name, 64, 8).unwrap();
-/// let client = MpmcRing::<u32>::open(&name).unwrap(); // in another process
-/// jobs.named().unlink().unwrap(); // the mappings stay valid
-/// let mut tx = client.sender().unwrap();
+/// let jobs = process_a(&name);
 /// let mut rx = jobs.receiver().unwrap();
-/// tx.push(1).unwrap();
-/// assert_eq!(rx.pop(), Ok(1));
+/// process_b(&name);
+/// let timeout = Some(Duration::from_secs(10));
+/// let got: Vec<u32> = (0..3).map(|_| rx.pop_blocking(timeout).unwrap()).collect();
+/// assert_eq!(got, [10, 20, 30]);
+/// jobs.named().unlink().unwrap(); // the creator removes the name
 /// ```
 #[derive(Debug)]
 pub struct MpmcRing<T> {
@@ -149,5 +170,19 @@ impl<T: Pod> MpmcRing<T> {
     /// The shared memory behind the ring (name, unlink).
     pub fn named(&self) -> &Named {
         &self.named
+    }
+}
+
+impl<T: Pod + Send> MpmcRing<T> {
+    /// A file descriptor that turns readable when messages arrive, or the
+    /// last sender leaves: for a receiver's `epoll` loop (see [`Readiness`]
+    /// for the loop). With several receivers, another one may take what
+    /// made it readable.
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(self.ring, self.named.mapping_arc(), None)
     }
 }

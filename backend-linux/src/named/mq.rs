@@ -13,6 +13,7 @@ use annulus::mq::{
 pub use endpoint::{MqEndpoint, MqSent};
 pub use notify::{ArrivalSignal, NotifyError, deliver};
 
+use super::readiness::Readiness;
 use super::registry::{Claimed, RoleError, register_participant};
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
@@ -214,6 +215,19 @@ impl NamedMessageQueue {
             || self.queue().endpoint(my_pid(), Futex).map(MqEndpoint::new),
             MqEndpoint::record_index,
         )
+    }
+
+    /// A file descriptor that turns readable when a message is queued, for
+    /// a receiving endpoint's `epoll` loop: clear it, then receive with
+    /// [`MqEndpoint::try_recv`] until it reports `Empty` (see [`Readiness`]
+    /// for the loop). It watches for any message: one that a selective
+    /// receive does not want makes it readable too.
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(self.mq, self.named.mapping_arc(), None)
     }
 
     /// Releases the participant records of processes that died (checked

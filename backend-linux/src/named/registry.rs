@@ -125,6 +125,16 @@ impl<H> Claimed<H> {
     pub fn object(&self) -> ObjectId {
         self.entry.object
     }
+
+    /// Wraps the handle (a `Consumer` into a `ByteReader`, say), keeping
+    /// the registration. Crate-private: a public one could move the handle
+    /// out of its registration.
+    pub(crate) fn map<G>(self, wrap: impl FnOnce(H) -> G) -> Claimed<G> {
+        Claimed {
+            entry: self.entry,
+            handle: wrap(self.handle),
+        }
+    }
 }
 
 impl<H> Deref for Claimed<H> {

@@ -4,6 +4,7 @@
 
 use annulus::semaphore::{InitOptions, Semaphore};
 
+use super::readiness::Readiness;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 
@@ -11,15 +12,35 @@ use crate::Futex;
 ///
 /// # Examples
 ///
+/// One process creates the semaphore and posts, another opens it by name
+/// and waits (here one after the other in one process, for the doctest):
+///
 /// ```
+/// use annulus::semaphore::SemaphoreError;
 /// use annulus_linux::named::NamedSemaphore;
+/// use std::time::Duration;
+///
+/// /// Process A: creates a semaphore at 0 (at most 10) and posts 3 units.
+/// fn process_a(name: &str) -> NamedSemaphore {
+///     let sem = NamedSemaphore::create(name, 0, 10).unwrap();
+///     sem.semaphore().post(3).unwrap();
+///     sem
+/// }
+///
+/// /// Process B: opens it by name, takes 2 units at once, then 1.
+/// fn process_b(name: &str) {
+///     let sem = NamedSemaphore::open(name).unwrap();
+///     let timeout = Some(Duration::from_secs(10));
+///     sem.semaphore().wait(2, timeout).unwrap();
+///     sem.semaphore().wait(1, timeout).unwrap();
+///     assert_eq!(sem.semaphore().try_wait(1), Err(SemaphoreError::WouldBlock));
+/// }
 ///
 /// let name = format!("doc-sem-{}", std::process::id());
-/// let sem = NamedSemaphore::create(&name, 0, 10).unwrap();
-/// let other = NamedSemaphore::open(&name).unwrap(); // in another process
-/// sem.named().unlink().unwrap(); // the mappings stay valid
-/// other.semaphore().post(3).unwrap();
-/// sem.semaphore().try_wait(3).unwrap();
+/// let a = process_a(&name);
+/// process_b(&name);
+/// a.named().unlink().unwrap(); // the creator removes the name
+/// assert_eq!(a.semaphore().value(), 0);
 /// ```
 #[derive(Debug)]
 pub struct NamedSemaphore {
@@ -87,6 +108,18 @@ impl NamedSemaphore {
     /// The semaphore, for as long as this object lives.
     pub fn semaphore(&self) -> &Semaphore<'_, Futex> {
         &self.sem
+    }
+
+    /// A file descriptor that turns readable when units are posted (the
+    /// value is above 0), for a waiter's `epoll` loop: clear it, then take
+    /// units with [`Semaphore::try_wait`] until it reports `WouldBlock`
+    /// (see [`Readiness`] for the loop).
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(self.sem.clone(), self.named.mapping_arc(), None)
     }
 
     /// The shared memory behind the semaphore (name, unlink).

@@ -7,27 +7,92 @@ use core::time::Duration;
 use annulus::Pod;
 use annulus::claim::{ClaimError, RoleState};
 use annulus::layout::Schema;
-use annulus::spsc::{Consumer, InitOptions, PopTimeoutError, Producer, Spsc};
+use annulus::spsc::{
+    ByteReader, ByteWriter, Consumer, InitOptions, PopTimeoutError, Producer, Spsc,
+};
 
+use super::readiness::Readiness;
 use super::registry::{Claimed, HeldRole, RoleError, claim_role};
 use super::watch::Deadline;
 use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
 use crate::Futex;
 use crate::liveness::claim_is_alive;
 
-/// An SPSC ring of `T` in `/dev/shm/annulus.<name>`.
+/// An SPSC ring of `T` in `/dev/shm/annulus.<name>`: one producer and one
+/// consumer, in any processes.
 ///
 /// # Examples
 ///
+/// One process creates the ring and sends, another opens it by name and
+/// receives (here one after the other in one process, for the doctest):
+///
 /// ```
+/// use annulus::spsc::PopTimeoutError;
 /// use annulus_linux::named::SpscRing;
+/// use std::time::Duration;
+///
+/// /// Process A: creates a ring of 64 slots, sends three values, closes.
+/// fn process_a(name: &str) -> SpscRing<u64> {
+///     let ring = SpscRing::<u64>::create(name, 64).unwrap();
+///     let mut tx = ring.producer().unwrap();
+///     for v in [1, 2, 3] {
+///         tx.push_blocking(v, Some(Duration::from_secs(10))).unwrap();
+///     }
+///     drop(tx); // the consumer sees `Disconnected` after the last value
+///     ring
+/// }
+///
+/// /// Process B: opens the ring by name, receives until the producer is gone.
+/// fn process_b(name: &str) -> Vec<u64> {
+///     let ring = SpscRing::<u64>::open(name).unwrap();
+///     let mut rx = ring.consumer().unwrap();
+///     let mut got = Vec::new();
+///     loop {
+///         match ring.pop_watching(&mut rx, Some(Duration::from_secs(10))) {
+///             Ok(v) => got.push(v),
+///             Err(PopTimeoutError::Disconnected) => return got,
+///             Err(e) => panic!("{e}"),
+///         }
+///     }
+/// }
 ///
 /// let name = format!("doc-spsc-{}", std::process::id());
-/// let created = SpscRing::<u64>::create(&name, 64).unwrap();
-/// let opened = SpscRing::<u64>::open(&name).unwrap(); // in another process
-/// created.named().unlink().unwrap(); // the mappings stay valid
-/// created.producer().unwrap().push(5).unwrap();
-/// assert_eq!(opened.consumer().unwrap().pop(), Ok(5));
+/// let a = process_a(&name);
+/// assert_eq!(process_b(&name), [1, 2, 3]);
+/// a.named().unlink().unwrap(); // the creator removes the name
+/// ```
+///
+/// A byte stream, a pipe in shared memory, is an `SpscRing<u8>` whose ends
+/// are claimed with [`SpscRing::byte_writer`] and [`SpscRing::byte_reader`]:
+///
+/// ```
+/// use annulus_linux::named::SpscRing;
+/// use std::io::Read;
+/// use std::time::Duration;
+///
+/// /// Process A: creates a stream of 4 KiB, writes a text, closes its end.
+/// fn process_a(name: &str) -> SpscRing<u8> {
+///     let pipe = SpscRing::<u8>::create(name, 4096).unwrap();
+///     let mut w = pipe.byte_writer().unwrap();
+///     w.write_all_blocking(b"hello through a pipe", Some(Duration::from_secs(10)))
+///         .unwrap();
+///     drop(w); // end of stream for the reader
+///     pipe
+/// }
+///
+/// /// Process B: opens the stream by name and reads to the end (`read` = 0).
+/// fn process_b(name: &str) -> String {
+///     let pipe = SpscRing::<u8>::open(name).unwrap();
+///     let mut r = pipe.byte_reader().unwrap();
+///     let mut text = String::new();
+///     r.read_to_string(&mut text).unwrap(); // std::io::Read
+///     text
+/// }
+///
+/// let name = format!("doc-pipe-{}", std::process::id());
+/// let a = process_a(&name);
+/// assert_eq!(process_b(&name), "hello through a pipe");
+/// a.named().unlink().unwrap();
 /// ```
 #[derive(Debug)]
 pub struct SpscRing<T> {
@@ -170,5 +235,59 @@ impl<T: Pod> SpscRing<T> {
     /// The shared memory behind the ring (name, unlink).
     pub fn named(&self) -> &Named {
         &self.named
+    }
+}
+
+/// A byte stream (a pipe in shared memory) is an `SpscRing<u8>` written
+/// through a [`ByteWriter`] and read through a [`ByteReader`].
+impl SpscRing<u8> {
+    /// Claims the producer role as the stream's writing end.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::producer`].
+    pub fn byte_writer(&self) -> Result<Claimed<ByteWriter<'_, Futex>>, RoleError<ClaimError>> {
+        Ok(self.producer()?.map(ByteWriter::new))
+    }
+
+    /// Claims the consumer role as the stream's reading end.
+    ///
+    /// # Errors
+    ///
+    /// As [`SpscRing::consumer`].
+    pub fn byte_reader(&self) -> Result<Claimed<ByteReader<'_, Futex>>, RoleError<ClaimError>> {
+        Ok(self.consumer()?.map(ByteReader::new))
+    }
+}
+
+impl<T: Pod + Send> SpscRing<T> {
+    /// A file descriptor that turns readable when elements arrive, or the
+    /// producer closes: for the consumer's `epoll` loop (see [`Readiness`]
+    /// for the loop). For a byte stream (`SpscRing<u8>` read through a
+    /// `ByteReader`), readable means bytes arrived.
+    ///
+    /// Its bridge thread also checks every [`WATCH_SLICE`](super::WATCH_SLICE)
+    /// whether the producer's process is still alive, and releases a dead
+    /// one, so the fd turns readable and the consumer's `pop` reports
+    /// `Disconnected` after the drain.
+    ///
+    /// # Errors
+    ///
+    /// `eventfd` or the thread's creation failed.
+    pub fn readiness(&self) -> std::io::Result<Readiness> {
+        Readiness::spawn(
+            self.ring,
+            self.named.mapping_arc(),
+            Some(release_dead_producer::<T>),
+        )
+    }
+}
+
+/// Releases the producer role if its holder's process has died.
+fn release_dead_producer<T: Pod>(ring: &Spsc<'static, T>) {
+    if let RoleState::Held(claim) = ring.producer_state()
+        && !claim_is_alive(claim)
+    {
+        ring.release_dead_producer(claim, &Futex);
     }
 }

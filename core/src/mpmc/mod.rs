@@ -551,6 +551,12 @@ impl<'a, T> Mpmc<'a, T> {
         participant::count_of(&self.hdr().control.0.receivers)
     }
 
+    /// Whether every sender has left (receivers see `Disconnected` once
+    /// drained). Acquire, like the receivers' own check.
+    pub(crate) fn senders_closed(&self) -> bool {
+        participant::side_closed(&self.hdr().control.0.senders)
+    }
+
     /// Slots skipped or taken back by repairs since init (wrapping). Racy.
     pub fn repairs(&self) -> u32 {
         // Relaxed: a statistic.

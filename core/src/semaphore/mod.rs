@@ -740,7 +740,7 @@ impl<W> Semaphore<'_, W> {
     }
 
     /// The shared header, valid for `'a`.
-    fn hdr(&self) -> &SemaphoreHeader {
+    pub(crate) fn hdr(&self) -> &SemaphoreHeader {
         // SAFETY: `header` was checked (alignment, size) at init/attach and
         // the region is valid for 'a (safe init borrows it; raw init/attach
         // have it as their contract). All its fields are atomics.
