@@ -38,6 +38,8 @@
 extern crate std;
 
 mod futex;
+#[cfg(feature = "std")]
+pub mod inspect;
 pub mod liveness;
 #[cfg(feature = "std")]
 pub mod named;

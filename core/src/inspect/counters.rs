@@ -230,18 +230,22 @@ pub(crate) fn geometry(mem: &Mem<'_>, h: &HeaderInfo, kind: Kind) -> Result<Shap
             Ok(shape(l.body_offset, l.size))
         }
         Kind::Mpmc => {
-            use crate::mpmc::{Control, MAX_CAPACITY, MIN_CAPACITY, MAX_PARTICIPANTS, MpmcHeader};
+            use crate::mpmc::{Control, MAX_CAPACITY, MAX_PARTICIPANTS, MIN_CAPACITY, MpmcHeader};
             let c = h.capacity;
             if c < MIN_CAPACITY || !c.is_power_of_two() || c > MAX_CAPACITY {
                 return Err(bad_capacity);
             }
-            let p = mem.u32_or0(offset_of!(MpmcHeader, control) + offset_of!(Control, participants));
+            let p =
+                mem.u32_or0(offset_of!(MpmcHeader, control) + offset_of!(Control, participants));
             if p == 0 || p > MAX_PARTICIPANTS || !element_ok(h.elem_size, h.elem_align) {
                 return Err(AttachError::Corrupted);
             }
             // `Slot<T>` is `repr(C) { seq: u32, value: T }`.
             let align = (h.elem_align as usize).max(4);
-            let slot = round_up(round_up(4, h.elem_align as usize) + h.elem_size as usize, align);
+            let slot = round_up(
+                round_up(4, h.elem_align as usize) + h.elem_size as usize,
+                align,
+            );
             let slots_offset = core::mem::size_of::<MpmcHeader>()
                 + p as usize * core::mem::size_of::<Line<crate::mpmc::Record>>();
             let size = (c as usize)
@@ -399,7 +403,10 @@ fn mq_counters(view: &Inspection<'_>) -> MqCounters {
     let events = offset_of!(MqHeader, events);
     let words = view.records.div_ceil(32) as usize;
     let receiving = (0..words)
-        .map(|w| mem.u32_or0(control + offset_of!(Control, receiving) + 4 * w).count_ones())
+        .map(|w| {
+            mem.u32_or0(control + offset_of!(Control, receiving) + 4 * w)
+                .count_ones()
+        })
         .sum();
     MqCounters {
         max_messages: view.header.capacity,

@@ -127,7 +127,13 @@ impl Mem<'_> {
         // and `offset` a multiple of 8), readable; `Atomic64` is
         // `repr(transparent)` over `AtomicU64`; only a Relaxed load of
         // register width is made, which read-only memory allows.
-        let word = unsafe { &*self.ptr.as_ptr().add(offset).cast::<crate::sync::Atomic64>() };
+        let word = unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .add(offset)
+                .cast::<crate::sync::Atomic64>()
+        };
         // Relaxed: as in `u32`.
         Some(word.load(Ordering::Relaxed))
     }

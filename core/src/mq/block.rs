@@ -108,7 +108,6 @@ pub(crate) fn stats_from(mut get: impl FnMut(usize) -> u32) -> Stats {
     }
 }
 
-
 /// Writes the first root block into `words`: nothing queued, every slot
 /// free, participant `p` owning scratch block `p`.
 pub(crate) fn write_initial(g: &Geometry, words: &[AtomicU32]) {
