@@ -1,6 +1,6 @@
 //! `annulus list`: every annulus object, like `ipcs`.
 
-use annulus_linux::inspect::{self, Content, ObjectInfo};
+use annulus_linux::inspect::{self, Content, ObjectInfo, Staleness};
 use lexopt::{Arg, Parser};
 
 use crate::format;
@@ -8,7 +8,7 @@ use crate::json::{self, Json};
 use crate::{Result, unexpected};
 
 /// The table's columns.
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "NAME",
     "KIND",
     "UID",
@@ -20,6 +20,7 @@ const HEADER: [&str; 11] = [
     "CREATOR",
     "MAPPED",
     "CREATED(UTC)",
+    "STATUS",
 ];
 
 pub(crate) fn run(args: &mut Parser) -> Result<()> {
@@ -69,12 +70,12 @@ fn row(o: &ObjectInfo) -> Vec<String> {
             format::occupancy(d),
             format::held_roles(d),
         ),
-        _ => (
-            String::from("?"),
-            dash(),
-            dash(),
-            format::problem(o).unwrap_or_default(),
-        ),
+        _ => (String::from("?"), dash(), dash(), dash()),
+    };
+    let status = match (format::problem(o), o.staleness()) {
+        (Some(problem), _) => problem,
+        (None, Staleness::Stale) => String::from("stale"),
+        (None, _) => String::new(),
     };
     vec![
         o.name.clone(),
@@ -88,5 +89,6 @@ fn row(o: &ObjectInfo) -> Vec<String> {
         format::creator(o),
         o.attached.pids.len().to_string(),
         created,
+        status,
     ]
 }

@@ -213,7 +213,11 @@ fn garbage_objects_are_listed_as_such_and_never_crash_the_tool() {
         assert!(o["kind"] == "invalid" || o["kind"] == "unreadable", "{o}");
         assert_eq!(
             o["staleness"]["state"],
-            if i >= 3 && i < 5 { "in-use" } else { "unknown" }
+            if (3..5).contains(&i) {
+                "in-use"
+            } else {
+                "unknown"
+            }
         );
         // `show` reads every one of them too.
         let out = annulus(&["show", n(i)], b"");

@@ -50,6 +50,7 @@ pub(crate) struct RoleClaim {
 static_assertions::assert_eq_size!(RoleClaim, [u32; 2]);
 
 /// Offset of the holder's pid in a role slot (the claim word is at 0).
+#[cfg(not(loom))]
 pub(crate) const PID_OFFSET: usize = core::mem::offset_of!(RoleClaim, pid);
 
 /// What a claim word and the pid beside it say: the decoding of

@@ -46,6 +46,7 @@ pub(crate) struct EventCount {
 static_assertions::assert_eq_size!(EventCount, [u32; 2]);
 
 /// Offset of the sleeper count in an event count, for read-only inspection.
+#[cfg(not(loom))]
 pub(crate) const SLEEPERS_OFFSET: usize = core::mem::offset_of!(EventCount, sleepers);
 
 /// The two event counts of a ring, side by side on one line.

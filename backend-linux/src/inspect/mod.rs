@@ -5,7 +5,7 @@
 //! - [`list`] reads every `/dev/shm/annulus.*` entry; [`inspect`] one by
 //!   name. An entry is opened `O_RDONLY | O_NOFOLLOW` and mapped
 //!   `PROT_READ`, and its bytes go through the core's
-//!   [`inspect_raw`](annulus::inspect::inspect_raw), which checks the header
+//!   `annulus::inspect::inspect_raw`, which checks the header
 //!   as `attach` does and then only makes relaxed loads. Nothing here writes
 //!   to an object, takes a role, or trusts a value read from it: an object
 //!   that cannot be opened, or holds no valid region, is reported as such
@@ -17,7 +17,7 @@
 //! - Who uses an object: the pids its header names (creator, role and
 //!   participant claims, a semaphore set's lock holder, a repairer, a
 //!   `mq_notify` registrant), each checked with
-//!   [`pid_is_alive`](crate::liveness::pid_is_alive), and the processes that
+//!   [`crate::liveness::pid_is_alive`], and the processes that
 //!   map it now, from `/proc/<pid>/maps` (those this user may read).
 //!   [`ObjectInfo::staleness`] calls an object stale only when its creator
 //!   is known and dead, every pid it names is dead, and no process maps it.
