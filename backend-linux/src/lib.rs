@@ -49,6 +49,8 @@ extern crate std;
 
 mod file_mapping;
 mod futex;
+#[cfg(feature = "std")]
+pub mod inspect;
 pub mod liveness;
 #[cfg(feature = "std")]
 pub mod named;

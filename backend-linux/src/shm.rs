@@ -33,7 +33,7 @@ use rustix::mm::{self, MapFlags, ProtFlags};
 pub use crate::file_mapping::FileMapping;
 
 /// Directory the kernel's tmpfs for POSIX shared memory is mounted on.
-const SHM_DIR: &str = "/dev/shm/";
+pub const SHM_DIR: &str = "/dev/shm/";
 /// Prefix of every annulus object name in `/dev/shm`.
 pub const PREFIX: &str = "annulus.";
 /// Longest name accepted (the part after the prefix).
@@ -410,6 +410,33 @@ impl Mapping {
                 core::ptr::null_mut(),
                 len,
                 ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ShmError::Os(Errno::NOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// `mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0)`: a view that cannot
+    /// change the object (a stray write faults), for inspection tools. Any
+    /// fd open for reading will do.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::Os`] from `mmap` (`EINVAL` for `len == 0`).
+    pub fn read_only(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, ShmError> {
+        if len == 0 {
+            return Err(ShmError::Os(Errno::INVAL));
+        }
+        // SAFETY: a new mapping at an address the kernel chooses (null hint,
+        // no MAP_FIXED), so no existing memory of this process is affected.
+        let ptr = unsafe {
+            mm::mmap(
+                core::ptr::null_mut(),
+                len,
+                ProtFlags::READ,
                 MapFlags::SHARED,
                 fd,
                 0,

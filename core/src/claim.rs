@@ -49,6 +49,25 @@ pub(crate) struct RoleClaim {
 #[cfg(not(loom))]
 static_assertions::assert_eq_size!(RoleClaim, [u32; 2]);
 
+/// Offset of the holder's pid in a role slot (the claim word is at 0).
+#[cfg(not(loom))]
+pub(crate) const PID_OFFSET: usize = core::mem::offset_of!(RoleClaim, pid);
+
+/// What a claim word and the pid beside it say: the decoding of
+/// [`RoleClaim::state`], also used by read-only inspection. A state no
+/// writer produces reads as closed, as a claim refuses it.
+pub(crate) fn decode_state(word: u32, pid: u32) -> RoleState {
+    let claim = Claim {
+        pid,
+        generation: word >> 2,
+    };
+    match word & STATE_MASK {
+        VACANT => RoleState::Vacant,
+        HELD => RoleState::Held(claim),
+        _ => RoleState::Closed(claim),
+    }
+}
+
 /// One tenure of a role: who holds it and which generation the claim has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Claim {
@@ -180,12 +199,8 @@ impl RoleClaim {
         // the claim that wrote it (the holder stores its pid after the CAS, so
         // a just-claimed role may still show the previous pid).
         let word = self.word.load(Ordering::Acquire);
-        let claim = self.decode_claim(word);
-        match word & STATE_MASK {
-            VACANT => RoleState::Vacant,
-            HELD => RoleState::Held(claim),
-            _ => RoleState::Closed(claim),
-        }
+        // Relaxed: advisory, see the field doc.
+        decode_state(word, self.pid.load(Ordering::Relaxed))
     }
 
     fn decode_claim(&self, word: u32) -> Claim {

@@ -45,6 +45,10 @@ pub(crate) struct EventCount {
 #[cfg(not(loom))]
 static_assertions::assert_eq_size!(EventCount, [u32; 2]);
 
+/// Offset of the sleeper count in an event count, for read-only inspection.
+#[cfg(not(loom))]
+pub(crate) const SLEEPERS_OFFSET: usize = core::mem::offset_of!(EventCount, sleepers);
+
 /// The two event counts of a ring, side by side on one line.
 #[repr(C)]
 #[derive(Debug)]

@@ -32,11 +32,11 @@ pub const REGION_ALIGN: usize = 128;
 pub const MAX_REGION_SIZE: usize = u32::MAX as usize;
 
 /// Init state: the memory holds no annulus object yet (fresh, zeroed pages).
-const UNINIT: u32 = 0;
+pub(crate) const UNINIT: u32 = 0;
 /// Init state: a creator is writing the header and resetting the body.
-const INITIALISING: u32 = u32::from_le_bytes(*b"init");
+pub(crate) const INITIALISING: u32 = u32::from_le_bytes(*b"init");
 /// Init state: the header is complete and may be trusted by `attach`.
-const READY: u32 = u32::from_le_bytes(*b"REDY");
+pub(crate) const READY: u32 = u32::from_le_bytes(*b"REDY");
 
 /// What kind of structure a region holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -495,6 +495,12 @@ pub enum AttachError {
     /// A value in the shared state is impossible (positions further apart than
     /// the capacity, an unknown claim state): the region is corrupted.
     Corrupted,
+    /// The kind word names no structure this build knows (reported by
+    /// [`inspect_raw`](crate::inspect::inspect_raw), which accepts any kind).
+    UnknownKind {
+        /// The kind word found.
+        found: u32,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -556,6 +562,7 @@ impl fmt::Display for AttachError {
                 )
             }
             AttachError::Corrupted => f.write_str("shared state is corrupted"),
+            AttachError::UnknownKind { found } => write!(f, "unknown kind {found}"),
         }
     }
 }

@@ -90,6 +90,8 @@
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
 //!   implementation; `annulus-linux` implements it on the process-shared futex.
 //! - [`layout`]: the region header, schema fingerprints and attach errors.
+//! - [`inspect`]: read-only inspection of a region of any kind (header,
+//!   counters, role holders), for tools such as `ipcs`.
 //! - [`claim`]: role claims (who is the producer, who the consumer).
 //! - [`region`]: aligned in-process storage.
 #![no_std]
@@ -116,6 +118,9 @@ pub mod claim;
 pub mod error;
 mod event;
 pub mod frame;
+// Casts raw memory to real atomics: not modelled under loom.
+#[cfg(not(loom))]
+pub mod inspect;
 pub mod layout;
 pub mod mpmc;
 #[cfg(target_has_atomic = "64")]

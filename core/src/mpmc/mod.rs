@@ -64,9 +64,9 @@
 
 #![allow(unsafe_code)]
 
-mod participant;
+pub(crate) mod participant;
 mod receiver;
-mod repair;
+pub(crate) mod repair;
 mod sender;
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use crate::claim::{Claim, ClaimError, RoleState};
 use crate::sync::{AtomicU32, Ordering};
 
 /// Bit of a count word: the side had participants and has none now.
-const CLOSED: u32 = 1;
+pub(crate) const CLOSED: u32 = 1;
 
 /// What a participant does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

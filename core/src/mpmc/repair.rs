@@ -16,7 +16,7 @@ use crate::sync::{Ordering, load_slot};
 use crate::wait::Wait;
 
 /// Bit set in the repair lock word while a repair runs (the rest is its pid).
-const REPAIR_LOCKED: u32 = 1 << 31;
+pub(crate) const REPAIR_LOCKED: u32 = 1 << 31;
 
 /// Words in a bitmap of participant records.
 const BITMAP_WORDS: usize = (MAX_PARTICIPANTS as usize).div_ceil(32);

@@ -140,6 +140,19 @@ pub(crate) struct Entry {
     pub(crate) len: u32,
 }
 
+/// The counters in a block's header words, read with `get(word index)`;
+/// shared with read-only inspection, which reads the words itself.
+pub(crate) fn stats_from(mut get: impl FnMut(usize) -> u32) -> Stats {
+    Stats {
+        messages: get(N_QUEUE),
+        bytes: get(BYTES),
+        last_sender: get(LAST_SENDER),
+        last_receiver: get(LAST_RECEIVER),
+        sent: get(SENT),
+        received: get(RECEIVED),
+    }
+}
+
 /// Writes the first root block into `words`: nothing queued, every slot
 /// free, participant `p` owning scratch block `p`.
 pub(crate) fn write_initial(g: &Geometry, words: &[AtomicU32]) {
@@ -234,15 +247,7 @@ impl<'q> Snapshot<'q> {
     pub(crate) fn read_stats(mq: &MessageQueue<'q>) -> Result<Stats, Abort> {
         read_consistent(mq, |words, _| {
             // word(): validated by the root re-read in `read_consistent`.
-            let get = |i: usize| words[i].load(word());
-            Stats {
-                messages: get(N_QUEUE),
-                bytes: get(BYTES),
-                last_sender: get(LAST_SENDER),
-                last_receiver: get(LAST_RECEIVER),
-                sent: get(SENT),
-                received: get(RECEIVED),
-            }
+            stats_from(|i| words[i].load(word()))
         })
     }
 

@@ -113,7 +113,7 @@
 
 #![allow(unsafe_code)]
 
-mod block;
+pub(crate) mod block;
 mod endpoint;
 mod error;
 #[cfg(test)]

@@ -77,7 +77,7 @@
 
 #![allow(unsafe_code)]
 
-mod set;
+pub(crate) mod set;
 
 use core::fmt;
 use core::marker::PhantomData;

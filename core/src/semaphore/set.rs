@@ -57,7 +57,7 @@ pub const MAX_OPS: usize = 64;
 pub const TRY_LOCK_POLLS: u32 = 128;
 
 /// Lock state: free.
-const UNLOCKED: u32 = 0;
+pub(crate) const UNLOCKED: u32 = 0;
 /// Lock state: held, nobody sleeps on the word.
 const LOCKED: u32 = 1;
 /// Lock state: held, and someone may sleep on the word (unlock must wake).
