@@ -137,7 +137,7 @@ mod tests;
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::{MaybeUninit, offset_of, size_of};
+use core::mem::{MaybeUninit, size_of};
 use core::ptr::NonNull;
 
 #[cfg(any(test, loom))]
@@ -221,7 +221,7 @@ pub(crate) struct RobustHeader {
 
 #[cfg(not(loom))]
 const _: () = {
-    use core::mem::align_of;
+    use core::mem::{align_of, offset_of};
     assert!(size_of::<RobustHeader>() == 1152);
     assert!(align_of::<RobustHeader>() == 128);
     assert!(offset_of!(RobustControl, max) == 64);
