@@ -24,6 +24,7 @@ mod mpmc;
 ))]
 mod mq;
 mod registry;
+mod robust_semaphore;
 mod semaphore;
 mod semaphore_set;
 mod spsc;
@@ -45,6 +46,7 @@ pub use mq::{
     ArrivalSignal, DeadReleased, MqEndpoint, MqSent, NamedMessageQueue, NotifyError, deliver,
 };
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
+pub use robust_semaphore::NamedRobustSemaphoreSet;
 pub use semaphore::NamedSemaphore;
 pub use semaphore_set::NamedSemaphoreSet;
 pub use spsc::SpscRing;

@@ -516,6 +516,56 @@ impl<'a> RobustSemaphoreSet<'a> {
         Err(RegisterHolderError::Full { max: self.holders })
     }
 
+    /// [`RobustSemaphoreSet::holder`], but when every record is held, takes
+    /// over the record of a holder that `is_alive` says is dead: claims it
+    /// with a compare-and-swap from the dead pid (so of two newcomers one
+    /// wins), then repairs (see [`Holder::release_dead`]), giving back what
+    /// the dead owner held in that record too. Returns the holder and what
+    /// the repair did. This is how a newcomer repairs a set whose every
+    /// record a dead process holds (no live holder is left to do it).
+    ///
+    /// # Errors
+    ///
+    /// As [`RobustSemaphoreSet::holder`]; [`RegisterHolderError::Full`] also
+    /// if the repair could not run (a live process had the lock): the
+    /// record is then given back and freed by the holder's drop.
+    pub fn holder_reclaiming<W: Wait>(
+        self,
+        pid: u32,
+        wait: W,
+        mut is_alive: impl FnMut(u32) -> bool,
+    ) -> Result<(Holder<'a, W>, UndoReport), RegisterHolderError> {
+        let mut wait = Some(wait);
+        for index in 0..self.holders {
+            // Acquire: as in `holder`.
+            let owner = self.owner(index).load(Ordering::Acquire);
+            let claimable = owner == 0 || (owner != pid && !is_alive(owner));
+            if pid == 0 || !claimable {
+                continue;
+            }
+            // SYNC POINT robust owner: Acquire, as in `holder`; from `owner`
+            // exactly, so a concurrent repair that freed it (or another
+            // newcomer that took it) makes this fail.
+            if self
+                .owner(index)
+                .compare_exchange(owner, pid, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let Some(wait) = wait.take() else { break };
+            let holder = Holder::new(self, index, pid, wait);
+            return match holder.repair(&mut is_alive, owner != 0) {
+                Ok(report) => Ok((holder, report)),
+                Err(_) => Err(RegisterHolderError::Full { max: self.holders }),
+            };
+        }
+        match wait {
+            Some(wait) => self.holder(pid, wait).map(|h| (h, UndoReport::default())),
+            None => Err(RegisterHolderError::Full { max: self.holders }),
+        }
+    }
+
     /// Counter `index`'s value, clamped to `max` (a larger one means a
     /// corrupted region); `None` if `index >= count`. Racy: exact only while
     /// nobody operates on the set.

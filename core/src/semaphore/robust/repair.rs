@@ -78,14 +78,32 @@ impl<W: Wait> Holder<'_, W> {
     /// [`ReleaseDeadError::Corrupted`].
     pub fn release_dead(
         &self,
+        is_alive: impl FnMut(u32) -> bool,
+    ) -> Result<UndoReport, ReleaseDeadError> {
+        self.repair(is_alive, false)
+    }
+
+    /// [`Holder::release_dead`], and if `own`, also gives back what this
+    /// holder's own record holds (a record taken over from a dead owner).
+    pub(super) fn repair(
+        &self,
         mut is_alive: impl FnMut(u32) -> bool,
+        own: bool,
     ) -> Result<UndoReport, ReleaseDeadError> {
         let set = self.set();
         let mut report = UndoReport::default();
         let token = set.lock_or_take_over(self.index(), &mut is_alive, &mut report)?;
-        let result = set.release_dead_locked(self.index(), &mut is_alive, &mut report);
+        let mut result = set.release_dead_locked(self.index(), &mut is_alive, &mut report);
+        if own && result.is_ok() {
+            result = set.give_back(self.index(), &mut report);
+        }
         set.unlock(token, self.waiter());
-        if report.journal_redone || report.lock_taken_over || report.released != 0 {
+        if report.journal_redone
+            || report.lock_taken_over
+            || report.released != 0
+            || report.returned != 0
+            || report.withdrawn != 0
+        {
             set.state().changed.notify(self.waiter());
         }
         result.map(|()| report)
@@ -118,7 +136,10 @@ impl RobustSemaphoreSet<'_> {
             } else {
                 0
             };
-            if pid != 0 && is_alive(pid) {
+            // A word naming our own record is a previous tenure's (a dead
+            // owner whose record we took over): we never repair while
+            // holding the lock ourselves.
+            if record != me && pid != 0 && is_alive(pid) {
                 return Err(ReleaseDeadError::Busy { pid });
             }
             if let Some(token) = self.take_over(me, word) {

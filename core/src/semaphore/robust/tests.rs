@@ -359,3 +359,33 @@ fn hostile_lock_and_journal_words_give_errors() {
     assert_eq!(set.value(0), Some(0));
     h.post(0, 1).unwrap();
 }
+
+/// Every record held by the dead, one of them holding the lock: a newcomer
+/// takes a dead record over and repairs everything, its own record's units
+/// included.
+#[test]
+fn a_newcomer_reclaims_a_set_full_of_dead_holders() {
+    let mut r = region();
+    let set = set(&mut r, &[2, 0], 2);
+    for pid in 1..HOLDERS {
+        let h = set.holder(pid, waiter()).unwrap();
+        if pid <= 2 {
+            h.try_wait(0, 1).unwrap();
+        }
+        core::mem::forget(h);
+    }
+    let last = set.holder(HOLDERS, waiter()).unwrap();
+    assert!(last.die_during_op(&[SemOp::post(1, 1)], false, CrashPoint::BeforeUnlock));
+    let alive = |pid: u32| pid > 100;
+    assert_eq!(
+        set.holder(101, waiter()).unwrap_err(),
+        RegisterHolderError::Full { max: HOLDERS }
+    );
+    let (h, report) = set.holder_reclaiming(101, waiter(), alive).unwrap();
+    assert!(report.lock_taken_over);
+    assert_eq!(report.returned, 2);
+    assert_eq!(report.released, HOLDERS - 1);
+    assert_eq!((set.value(0), set.value(1)), (Some(2), Some(1)));
+    assert_eq!(h.adjustment(0), Some(0));
+    h.try_wait(0, 2).unwrap();
+}
