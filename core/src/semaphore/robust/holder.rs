@@ -346,7 +346,7 @@ impl<'a, W: Wait> Holder<'a, W> {
         let Ok(_token) = this.set.try_lock(this.index, TRY_LOCK_POLLS) else {
             return false;
         };
-        matches!(this.apply_locked(ops, undo, Some(at)), Ok(_))
+        this.apply_locked(ops, undo, Some(at)).is_ok()
     }
 
     /// Gives back what this holder's record holds and frees it (its drop).
