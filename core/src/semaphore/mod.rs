@@ -77,7 +77,7 @@
 
 #![allow(unsafe_code)]
 
-mod robust;
+pub mod robust;
 mod set;
 
 use core::fmt;
