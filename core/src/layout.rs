@@ -56,6 +56,9 @@ pub enum Kind {
     FrameRing = 5,
     /// A message queue with priorities and types.
     MessageQueue = 6,
+    /// A semaphore set whose holders' units are given back when they die
+    /// (`SEM_UNDO`).
+    RobustSemaphoreSet = 7,
 }
 
 impl Kind {
@@ -68,6 +71,7 @@ impl Kind {
             4 => Some(Kind::SemaphoreSet),
             5 => Some(Kind::FrameRing),
             6 => Some(Kind::MessageQueue),
+            7 => Some(Kind::RobustSemaphoreSet),
             _ => None,
         }
     }

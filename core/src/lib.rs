@@ -86,7 +86,8 @@
 //!   (System V), for many senders and receivers; on targets with 64-bit
 //!   atomics.
 //! - [`semaphore`]: lock-free counting semaphores, and semaphore sets changed
-//!   by all-or-nothing operations (System V `semop`) under a short lock.
+//!   by all-or-nothing operations (System V `semop`) under a short lock;
+//!   robust sets whose dead holders' units come back (`SEM_UNDO`).
 //! - [`wait`]: the futex-shaped wait/notify trait and its spinning
 //!   implementation; `annulus-linux` implements it on the process-shared futex.
 //! - [`layout`]: the region header, schema fingerprints and attach errors.

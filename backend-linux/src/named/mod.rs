@@ -59,6 +59,7 @@ mod mpmc;
 mod mq;
 mod readiness;
 mod registry;
+mod robust_semaphore;
 mod semaphore;
 mod semaphore_set;
 mod spsc;
@@ -83,6 +84,7 @@ pub use mq::{
 };
 pub use readiness::Readiness;
 pub use registry::{Claimed, HeldRole, ObjectId, RoleError};
+pub use robust_semaphore::NamedRobustSemaphoreSet;
 pub use semaphore::NamedSemaphore;
 pub use semaphore_set::NamedSemaphoreSet;
 pub use spsc::SpscRing;

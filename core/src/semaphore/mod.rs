@@ -77,6 +77,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod robust;
 pub(crate) mod set;
 
 use core::fmt;
@@ -85,6 +86,12 @@ use core::mem::{MaybeUninit, offset_of, size_of};
 use core::ptr::NonNull;
 use core::time::Duration;
 
+#[cfg(any(test, loom))]
+pub use robust::CrashPoint;
+pub use robust::{
+    DROP_PATIENCE, Holder, MAX_HOLDERS, RegisterHolderError, ReleaseDeadError, RobustSemaphoreSet,
+    UndoReport,
+};
 pub use set::{MAX_COUNTERS, MAX_OPS, SemAction, SemOp, SemaphoreSet, SetOpError, TRY_LOCK_POLLS};
 
 use crate::event::EventCount;

@@ -204,6 +204,18 @@ pub enum SetOpError {
         /// The counter.
         index: u32,
     },
+    /// A [`Holder`](super::Holder)'s undo adjustment for the counter of
+    /// operation `op` would leave the `i32` range (like `semadj` past its
+    /// limit, `ERANGE`).
+    AdjustOverflow {
+        /// Position of the operation in the slice.
+        op: usize,
+    },
+    /// A [`RobustSemaphoreSet`](super::RobustSemaphoreSet)'s lock word or
+    /// journal holds what no annulus writer produces, or the lock was taken
+    /// from this live caller: the region is corrupted (the journal is
+    /// cleared, so the next call proceeds).
+    StateCorrupted,
 }
 
 impl fmt::Display for SetOpError {
@@ -228,6 +240,15 @@ impl fmt::Display for SetOpError {
             }
             SetOpError::Contended => f.write_str("semaphore set is locked; retry"),
             SetOpError::Corrupted { index } => write!(f, "counter {index} is corrupted"),
+            SetOpError::AdjustOverflow { op } => {
+                write!(
+                    f,
+                    "operation {op} would overflow the holder's undo adjustment"
+                )
+            }
+            SetOpError::StateCorrupted => {
+                f.write_str("the robust set's lock or journal is corrupted")
+            }
         }
     }
 }
@@ -626,23 +647,7 @@ impl<'a, W: Wait> SemaphoreSet<'a, W> {
     /// Checks `ops` against the handle's own copies of the count and `max`
     /// (never the shared memory).
     fn validate(&self, ops: &[SemOp]) -> Result<(), SetOpError> {
-        if ops.len() > MAX_OPS {
-            return Err(SetOpError::TooManyOps { len: ops.len() });
-        }
-        for (op, sem_op) in ops.iter().enumerate() {
-            if sem_op.index >= self.count {
-                return Err(SetOpError::IndexOutOfRange {
-                    op,
-                    index: sem_op.index,
-                });
-            }
-            match sem_op.action {
-                SemAction::Wait(n) if n > self.max => return Err(SetOpError::InvalidCount { op }),
-                SemAction::Post(n) if n > self.max => return Err(SetOpError::Overflow { op }),
-                _ => {}
-            }
-        }
-        Ok(())
+        validate_ops(ops, self.count, self.max)
     }
 
     /// Checks `ops` (validated) in order against the counters and applies
@@ -810,6 +815,29 @@ impl<'a, W: Wait> SemaphoreSet<'a, W> {
             self.wait.wake(&state.lock, 1);
         }
     }
+}
+
+/// Checks `ops` against a set's count and `max` (the handle's own copies,
+/// never the shared memory): what can never succeed fails here, before any
+/// lock is taken.
+pub(super) fn validate_ops(ops: &[SemOp], count: u32, max: u32) -> Result<(), SetOpError> {
+    if ops.len() > MAX_OPS {
+        return Err(SetOpError::TooManyOps { len: ops.len() });
+    }
+    for (op, sem_op) in ops.iter().enumerate() {
+        if sem_op.index >= count {
+            return Err(SetOpError::IndexOutOfRange {
+                op,
+                index: sem_op.index,
+            });
+        }
+        match sem_op.action {
+            SemAction::Wait(n) if n > max => return Err(SetOpError::InvalidCount { op }),
+            SemAction::Post(n) if n > max => return Err(SetOpError::Overflow { op }),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl<W> SemaphoreSet<'_, W> {

@@ -40,6 +40,8 @@
 //! - [`semaphore`]: semaphores and semaphore sets (attach over hostile
 //!   bytes, restoration; the in-crate tests in core/src/semaphore/tests.rs
 //!   already scribble between and during calls).
+//! - [`robust_semaphore`]: robust semaphore sets (lock word, journal and
+//!   holder records scribbled between calls, the undo repair among them).
 //! - [`kinds`]: every kind attached over regions of every other kind.
 
 extern crate alloc;
@@ -58,6 +60,7 @@ mod mpmc_region;
 mod mpmc_scribble;
 mod mq;
 mod names;
+mod robust_semaphore;
 mod semaphore;
 mod spsc_attach;
 mod spsc_attach_fuzz;
