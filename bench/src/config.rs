@@ -14,6 +14,10 @@ pub struct Config {
     pub quick: bool,
     /// The cases to run, in order (default: all of [`CASES`]).
     pub cases: Vec<CaseId>,
+    /// Times the whole list of cases runs; each case reports its median
+    /// repetition, so load that comes and goes spreads over all cases
+    /// instead of hitting one.
+    pub repeat: u32,
     /// The two CPUs to pin this process and the peer to; `None`: the first
     /// two this process may use (no pinning with fewer than two).
     pub cpus: Option<[usize; 2]>,
@@ -43,16 +47,17 @@ pub struct Config {
 }
 
 impl Config {
-    /// The full run: 100 000 measured round trips and a million messages
-    /// per fast case; about a minute or two.
+    /// The full run: three repetitions of 50 000 measured round trips and
+    /// 500 000 messages per fast case; about three minutes.
     pub fn full() -> Config {
         Config {
             quick: false,
             cases: CASES.iter().map(|c| c.id).collect(),
+            repeat: 3,
             cpus: None,
-            warmup: 10_000,
-            rounds: 100_000,
-            messages: 1_000_000,
+            warmup: 5_000,
+            rounds: 50_000,
+            messages: 500_000,
             byte_budget: 1 << 30,
             grid: vec![(1, 1), (1, 2), (2, 1), (2, 2)],
             grid_messages: 1_000_000,
@@ -67,6 +72,7 @@ impl Config {
     pub fn quick() -> Config {
         Config {
             quick: true,
+            repeat: 1,
             warmup: 200,
             rounds: 2_000,
             messages: 20_000,

@@ -20,6 +20,10 @@ pub(crate) trait Link {
 
     /// Receives one message of `msg.len()` bytes, waiting until it arrives.
     fn recv(&mut self, msg: &mut [u8]) -> Result<()>;
+
+    /// An operation completed: restarts the link's wait bound.
+    #[inline]
+    fn progress(&mut self) {}
 }
 
 /// How much each phase does.
@@ -44,6 +48,8 @@ pub(crate) struct ClientResult {
     pub(crate) rtt_syscalls: Option<u64>,
     /// From the first to the last message of the one-way phase.
     pub(crate) stream_time: Option<Duration>,
+    /// Message rates of consecutive windows of the one-way phase.
+    pub(crate) stream_windows: Vec<f64>,
     /// The client's system calls during the one-way phase.
     pub(crate) stream_syscalls: Option<u64>,
 }
@@ -96,6 +102,7 @@ pub(crate) fn client<L: Link>(
         stamp(&mut out, seq);
         link.send(&out)?;
         link.recv(&mut back)?;
+        link.progress();
         check::<L>(&back, seq)?;
     }
     let mut rtt_ns = Vec::with_capacity(plan.rounds as usize);
@@ -107,6 +114,7 @@ pub(crate) fn client<L: Link>(
         link.send(&out)?;
         link.recv(&mut back)?;
         rtt_ns.push(t0.elapsed().as_nanos() as u64);
+        link.progress();
         check::<L>(&back, seq)?;
     }
     let rtt_syscalls = syscalls::stop(phase);
@@ -120,11 +128,15 @@ pub(crate) fn client<L: Link>(
         check::<L>(&back, 1)?;
         let phase = syscalls::start(counter);
         let t0 = Instant::now();
+        let mut windows = Windows::new(t0);
         for i in 2..=plan.messages {
             link.recv(&mut back)?;
+            link.progress();
             check::<L>(&back, i)?;
+            windows.tick(1);
         }
         result.stream_time = Some(t0.elapsed());
+        result.stream_windows = windows.rates;
         result.stream_syscalls = syscalls::stop(phase);
     }
     Ok(result)
@@ -140,11 +152,13 @@ pub(crate) fn server<L: Link>(
     for _ in 0..plan.warmup {
         link.recv(&mut msg)?;
         link.send(&msg)?;
+        link.progress();
     }
     let phase = syscalls::start(counter);
     for _ in 0..plan.rounds {
         link.recv(&mut msg)?;
         link.send(&msg)?;
+        link.progress();
     }
     let rtt_syscalls = syscalls::stop(phase);
     let mut stream_syscalls = None;
@@ -156,6 +170,7 @@ pub(crate) fn server<L: Link>(
         for i in 2..=plan.messages {
             stamp(&mut msg, i);
             link.send(&msg)?;
+            link.progress();
         }
         stream_syscalls = syscalls::stop(phase);
     }
@@ -165,43 +180,101 @@ pub(crate) fn server<L: Link>(
     })
 }
 
-/// A busy-wait loop's bound: spins freely, and every 2^16 spins checks the
-/// case's deadline, so a dead peer ends the case instead of hanging it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Patience {
-    deadline: Instant,
-    timeout: Duration,
-    spins: u32,
+/// Messages per throughput window.
+pub(crate) const WINDOW: u64 = 4096;
+
+/// The one-way phase cut into windows of about [`WINDOW`] messages, each
+/// timed on its own: on a busy machine a window in which either side was
+/// preempted is slow, and the median window rate leaves those out where the
+/// mean over the whole phase cannot.
+#[derive(Debug)]
+pub(crate) struct Windows {
+    start: Instant,
+    count: u64,
+    pub(crate) rates: Vec<f64>,
 }
 
-impl Patience {
-    /// Patience until `timeout` from now.
-    pub(crate) fn new(timeout: Duration) -> Patience {
-        Patience {
-            deadline: Instant::now() + timeout,
-            timeout,
-            spins: 0,
+impl Windows {
+    pub(crate) fn new(start: Instant) -> Windows {
+        Windows {
+            start,
+            count: 0,
+            rates: Vec::new(),
         }
     }
 
-    /// One failed poll: a spin hint, and an error once the deadline passed.
+    /// `n` more messages arrived.
+    #[inline]
+    pub(crate) fn tick(&mut self, n: u64) {
+        self.count += n;
+        if self.count >= WINDOW {
+            let now = Instant::now();
+            let secs = now.duration_since(self.start).as_secs_f64();
+            if secs > 0.0 {
+                self.rates.push(self.count as f64 / secs);
+            }
+            self.start = now;
+            self.count = 0;
+        }
+    }
+}
+
+/// A busy-wait loop's bound: spins freely, and once a wait has lasted
+/// 2^16 spins, checks the clock every 2^16 spins, so a dead peer ends the
+/// case after `timeout` of waiting instead of hanging it. The loops call
+/// [`Patience::reset`] (through [`Link::progress`]) after each operation, so
+/// the bound is on one wait, not on the whole case.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience {
+    timeout: Duration,
+    spins: u64,
+    since: Instant,
+}
+
+/// Spins between two looks at the clock.
+const CHECK_EVERY: u64 = 1 << 16;
+
+impl Patience {
+    /// Patience of `timeout` per wait.
+    pub(crate) fn new(timeout: Duration) -> Patience {
+        Patience {
+            timeout,
+            spins: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// One failed poll: a spin hint, and an error once this wait has lasted
+    /// longer than the timeout.
     #[inline]
     pub(crate) fn spin(&mut self) -> Result<()> {
-        self.spins = self.spins.wrapping_add(1);
-        if self.spins & 0xffff == 0 && Instant::now() > self.deadline {
-            return Err(BenchError::new("the peer stopped answering (timed out)"));
+        self.spins += 1;
+        if self.spins % CHECK_EVERY == 0 {
+            self.check()?;
         }
         std::hint::spin_loop();
         Ok(())
     }
 
-    /// Time left, for blocking calls that take a timeout.
-    pub(crate) fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+    #[cold]
+    fn check(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if self.spins == CHECK_EVERY {
+            // A long wait starts being timed here.
+            self.since = now;
+        } else if now.duration_since(self.since) > self.timeout {
+            return Err(BenchError::new("the peer stopped answering (timed out)"));
+        }
+        Ok(())
     }
 
-    /// The whole timeout, for a blocking call on a fast path, where reading
-    /// the clock for [`Patience::remaining`] would be measured too.
+    /// An operation completed: the next wait starts afresh.
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.spins = 0;
+    }
+
+    /// The timeout of one blocking call.
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -255,9 +328,15 @@ mod tests {
     }
 
     #[test]
-    fn patience_runs_out() {
+    fn patience_runs_out_within_one_wait_only() {
         let mut p = Patience::new(Duration::ZERO);
-        let failed = (0..0x20000).any(|_| p.spin().is_err());
+        let failed = (0..3 * CHECK_EVERY).any(|_| p.spin().is_err());
         assert!(failed);
+        // Waits that end before the first check never time out.
+        let mut p = Patience::new(Duration::ZERO);
+        for _ in 0..4 {
+            assert!((0..CHECK_EVERY - 1).all(|_| p.spin().is_ok()));
+            p.reset();
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `annulus-bench`: runs the suite and prints the markdown report.
 //!
 //! ```text
-//! annulus-bench [--quick] [--case NAME]... [--count N] [--cpus A,B]
+//! annulus-bench [--quick] [--case NAME]... [--count N] [--cpus A,B] [--repeat N]
 //!               [--grid PxC,...] [--no-grid] [--list]
 //! ```
 //!
@@ -16,13 +16,14 @@ use std::process::ExitCode;
 use annulus_bench::{CASES, CaseId, Config};
 
 const USAGE: &str = "usage: annulus-bench [--quick] [--case NAME]... [--count N] \
-[--cpus A,B] [--grid PxC,...] [--no-grid] [--list]
+[--cpus A,B] [--repeat N] [--grid PxC,...] [--no-grid] [--list]
 
   --quick        every case, a few thousand messages each (seconds; for CI)
   --case NAME    run only this case (repeatable); --list shows the names
   --count N      N measured round trips and N one-way messages per case,
                  no warm-up, no grid, no load sampling (for perf stat)
   --cpus A,B     pin this process to CPU A and the peer to CPU B
+  --repeat N     run the case list N times, report each case's median
   --grid PxC,..  MPMC vs ArrayQueue points, producers x consumers (1-8)
   --no-grid      skip the MPMC grid
   --list         list the cases and exit";
@@ -76,6 +77,7 @@ fn parse(args: Vec<String>) -> Result<Option<Config>, String> {
                 config.messages = u64::from(n);
                 config.byte_budget = u64::MAX;
                 config.grid.clear();
+                config.repeat = 1;
                 config.load_window = std::time::Duration::ZERO;
             }
             "--cpus" => {
@@ -91,6 +93,9 @@ fn parse(args: Vec<String>) -> Result<Option<Config>, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--no-grid" => config.grid.clear(),
+            "--repeat" => {
+                config.repeat = value()?.parse().map_err(|_| "--repeat needs a number")?;
+            }
             "--list" => {
                 for c in CASES {
                     println!("{:14} {}", c.name, c.what);

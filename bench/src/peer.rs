@@ -202,9 +202,16 @@ impl Peer {
     }
 
     /// Waits for the peer to exit and returns its report.
-    pub(crate) fn finish(mut self) -> Result<PeerReport> {
+    pub(crate) fn finish(self) -> Result<PeerReport> {
+        let timeout = self.timeout;
+        self.finish_within(timeout)
+    }
+
+    /// As [`Peer::finish`], killing the peer if it has not exited within
+    /// `timeout`.
+    pub(crate) fn finish_within(mut self, timeout: Duration) -> Result<PeerReport> {
         let mut child = self.child.take().ok_or(BenchError::new("no peer"))?;
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = child.try_wait().map_err(ctx("waiting for the peer"))? {
                 break status;

@@ -16,8 +16,12 @@ pub struct Row {
     pub case: &'static CaseInfo,
     /// Round-trip percentiles (`None` without a round-trip phase).
     pub latency: Option<Latency>,
-    /// One-way messages per second.
+    /// One-way messages per second: the median rate of windows of 4096
+    /// messages (the mean where the phase had fewer than three windows).
     pub throughput: Option<f64>,
+    /// One-way messages per second over the whole phase, preemptions
+    /// included.
+    pub throughput_mean: Option<f64>,
     /// System calls per round trip, both sides together.
     pub rtt_syscalls: Option<f64>,
     /// System calls per message of the one-way phase, both sides together.
@@ -37,6 +41,8 @@ pub struct Report {
     pub machine: Machine,
     /// Whether this was the quick run.
     pub quick: bool,
+    /// Repetitions of the case list (each row is the median repetition).
+    pub repeat: u32,
     /// The CPUs the two sides were pinned to.
     pub cpus: Option<[usize; 2]>,
     /// Whether system calls could be counted.
@@ -74,9 +80,10 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             s,
-            "Run {} ({}) on {} × {}, Linux {}.",
+            "Run {} ({}, median of {} repetitions) on {} × {}, Linux {}.",
             self.date,
             if self.quick { "quick" } else { "full" },
+            self.repeat,
             m.cpus,
             m.cpu_model,
             m.kernel
@@ -107,17 +114,21 @@ impl Report {
         let rtrb = self.row("rtrb").and_then(|r| r.throughput);
         s.push_str(
             "| case | RTT p50 µs | p99 µs | p99.9 µs | p50 ÷ floor | throughput | ÷ rtrb \
-             | syscalls/RTT | syscalls/msg | pinned |\n",
+             | mean throughput | syscalls/RTT | syscalls/msg | pinned |\n",
         );
-        s.push_str("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |\n");
+        s.push_str("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |\n");
         let mut group = None;
         for r in &self.rows {
             if group != Some(r.case.group) {
                 group = Some(r.case.group);
-                let _ = writeln!(s, "| **{}** | | | | | | | | | |", group_name(r.case.group));
+                let _ = writeln!(
+                    s,
+                    "| **{}** | | | | | | | | | | |",
+                    group_name(r.case.group)
+                );
             }
             if let Some(e) = &r.error {
-                let _ = writeln!(s, "| {} | failed: {} | | | | | | | | |", r.case.name, e);
+                let _ = writeln!(s, "| {} | failed: {} | | | | | | | | | |", r.case.name, e);
                 continue;
             }
             let (p50, p99, p999, vs_floor) = match r.latency {
@@ -136,6 +147,9 @@ impl Report {
                 ),
                 None => (dash(), dash()),
             };
+            let mean = r
+                .throughput_mean
+                .map_or_else(dash, |t| throughput(t, r.case.size));
             let pinned = match r.pinned {
                 Some(true) => "yes",
                 Some(false) => "**no**",
@@ -143,7 +157,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| {} | {p50} | {p99} | {p999} | {vs_floor} | {tput} | {vs_rtrb} | {} | {} | {pinned} |",
+                "| {} | {p50} | {p99} | {p999} | {vs_floor} | {tput} | {vs_rtrb} | {mean} | {} | {} | {pinned} |",
                 r.case.name,
                 syscalls(r.rtt_syscalls),
                 syscalls(r.msg_syscalls),
@@ -202,6 +216,7 @@ fn group_name(g: Group) -> &'static str {
         Group::Annulus => "annulus (two processes)",
         Group::Kernel => "kernel IPC (two processes)",
         Group::InProcess => "Rust rings (two threads)",
+        Group::SharedMemory => "other shared-memory IPC (two processes)",
     }
 }
 

@@ -23,12 +23,16 @@ pub enum Progress {
         /// Whether this is the sample before the cases.
         before: bool,
     },
-    /// Case `index` of `total` starts.
+    /// Case `index` of `total` starts, in repetition `round` of `rounds`.
     Case {
         /// 1-based position.
         index: usize,
         /// Number of cases.
         total: usize,
+        /// 1-based repetition.
+        round: u32,
+        /// Number of repetitions.
+        rounds: u32,
         /// The case's name.
         name: &'static str,
     },
@@ -48,7 +52,13 @@ impl fmt::Display for Progress {
         match self {
             Progress::SamplingLoad { before: true } => f.write_str("sampling background load"),
             Progress::SamplingLoad { before: false } => f.write_str("sampling load again"),
-            Progress::Case { index, total, name } => write!(f, "[{index}/{total}] {name}"),
+            Progress::Case {
+                index,
+                total,
+                round,
+                rounds,
+                name,
+            } => write!(f, "[{round}/{rounds}: {index}/{total}] {name}"),
             Progress::CaseDone(row) => match (&row.error, row.latency, row.throughput) {
                 (Some(e), _, _) => write!(f, "  {} failed: {e}", row.case.name),
                 (None, l, t) => write!(
@@ -83,28 +93,34 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&Progress)) -> Report {
         cpus = None;
     }
     let counter = SyscallCounter::open();
-    let mut rows = Vec::new();
-    for (i, id) in config.cases.iter().enumerate() {
-        let info = id.info();
-        progress(&Progress::Case {
-            index: i + 1,
-            total: config.cases.len(),
-            name: info.name,
-        });
-        let plan = plan_for(config, info);
-        let ctx = Ctx {
-            config,
-            info,
-            cpus,
-            plan,
-            counter: counter.as_ref(),
-        };
-        let result = cases::run_parent(*id, &ctx);
-        let main_pinned = cpus.map(|[mine, _]| system::pin_held(mine));
-        let row = to_row(info, &plan, result, main_pinned);
-        progress(&Progress::CaseDone(Box::new(row.clone())));
-        rows.push(row);
+    let repeat = config.repeat.max(1);
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); config.cases.len()];
+    for round in 1..=repeat {
+        for (i, id) in config.cases.iter().enumerate() {
+            let info = id.info();
+            progress(&Progress::Case {
+                index: i + 1,
+                total: config.cases.len(),
+                round,
+                rounds: repeat,
+                name: info.name,
+            });
+            let plan = plan_for(config, info);
+            let ctx = Ctx {
+                config,
+                info,
+                cpus,
+                plan,
+                counter: counter.as_ref(),
+            };
+            let result = cases::run_parent(*id, &ctx);
+            let main_pinned = cpus.map(|[mine, _]| system::pin_held(mine));
+            let row = to_row(info, &plan, result, main_pinned);
+            progress(&Progress::CaseDone(Box::new(row.clone())));
+            runs[i].push(row);
+        }
     }
+    let rows: Vec<Row> = runs.into_iter().filter_map(merge).collect();
     // Unpinned again for the grid's threads and for the caller.
     let _ = system::set_affinity(&allowed);
     let grid = grid::run(config, progress);
@@ -115,6 +131,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&Progress)) -> Report {
         date: system::utc_date(),
         machine,
         quick: config.quick,
+        repeat,
         cpus,
         syscalls_counted: counter.is_some(),
         load_before,
@@ -128,7 +145,12 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&Progress)) -> Report {
 fn plan_for(config: &Config, info: &CaseInfo) -> Plan {
     let (warmup, rounds) = if info.round_trips {
         let scale = if info.slow { 4 } else { 1 };
-        (config.warmup / scale, config.rounds / scale)
+        // Large messages: at most the byte budget each way.
+        let cap = (config.byte_budget / info.size.max(1) as u64).min(u64::from(u32::MAX)) as u32;
+        (
+            (config.warmup / scale).min(cap / 10),
+            (config.rounds / scale).min(cap).max(1),
+        )
     } else {
         (0, 0)
     };
@@ -144,6 +166,46 @@ fn plan_for(config: &Config, info: &CaseInfo) -> Plan {
     }
 }
 
+/// One row from a case's repetitions: the latencies of the repetition with
+/// the median p50, the median throughputs, the most system calls, pinning
+/// held only if it held every time; the first error if any failed.
+fn merge(mut runs: Vec<Row>) -> Option<Row> {
+    if let Some(failed) = runs.iter().find(|r| r.error.is_some()) {
+        return Some(failed.clone());
+    }
+    if runs.len() <= 1 {
+        return runs.pop();
+    }
+    let mut row = runs[0].clone();
+    let mut by_p50: Vec<_> = runs.iter().filter_map(|r| r.latency).collect();
+    by_p50.sort_by_key(|l| l.p50_ns);
+    row.latency = by_p50.get(by_p50.len() / 2).copied();
+    let mid = |f: fn(&Row) -> Option<f64>| {
+        let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+        v.sort_unstable_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    row.throughput = mid(|r| r.throughput);
+    row.throughput_mean = mid(|r| r.throughput_mean);
+    let most = |f: fn(&Row) -> Option<f64>| runs.iter().filter_map(f).reduce(f64::max);
+    row.rtt_syscalls = most(|r| r.rtt_syscalls);
+    row.msg_syscalls = most(|r| r.msg_syscalls);
+    row.pinned = runs.iter().map(|r| r.pinned).reduce(|a, b| match (a, b) {
+        (Some(x), Some(y)) => Some(x && y),
+        _ => None,
+    })?;
+    Some(row)
+}
+
+/// The median of at least three window rates.
+fn median(rates: &mut [f64]) -> Option<f64> {
+    if rates.len() < 3 {
+        return None;
+    }
+    rates.sort_unstable_by(f64::total_cmp);
+    Some(rates[rates.len() / 2])
+}
+
 fn to_row(
     case: &'static CaseInfo,
     plan: &Plan,
@@ -154,6 +216,7 @@ fn to_row(
         case,
         latency: None,
         throughput: None,
+        throughput_mean: None,
         rtt_syscalls: None,
         msg_syscalls: None,
         pinned: None,
@@ -174,11 +237,13 @@ fn to_row(
     };
     // The clock starts at the first message: `messages - 1` are timed.
     let timed = messages.saturating_sub(1);
-    row.throughput = m
+    let mean = m
         .client
         .stream_time
         .filter(|t| !t.is_zero() && timed > 0)
         .map(|t| timed as f64 / t.as_secs_f64());
+    row.throughput_mean = mean;
+    row.throughput = median(&mut m.client.stream_windows).or(mean);
     let both = |a: Option<u64>, b: Option<u64>| Some(a? + b?);
     if plan.rounds > 0 {
         row.rtt_syscalls = both(m.client.rtt_syscalls, m.peer.server.rtt_syscalls)

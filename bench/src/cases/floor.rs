@@ -5,7 +5,6 @@
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use annulus_linux::{Mapping, SharedMemory};
 use rustix::thread::futex;
@@ -49,6 +48,11 @@ struct FloorLink<'m> {
 
 impl Link for FloorLink<'_> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let v = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
         // Release: the receiver's Acquire load sees the value (nothing
@@ -72,16 +76,16 @@ impl Link for FloorLink<'_> {
             match self.kind {
                 Kind::Spin => self.patience.spin()?,
                 Kind::Futex => {
-                    if self.patience.remaining().is_zero() {
+                    let timeout = self.patience.timeout();
+                    let limit = rustix::time::Timespec {
+                        tv_sec: timeout.as_secs() as _,
+                        tv_nsec: timeout.subsec_nanos() as _,
+                    };
+                    // EAGAIN (changed meanwhile) and EINTR mean: look again.
+                    let waited = futex::wait(self.rx, futex::Flags::empty(), v, Some(&limit));
+                    if waited == Err(rustix::io::Errno::TIMEDOUT) {
                         return fail("the peer stopped answering (timed out)");
                     }
-                    let slice = rustix::time::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: Duration::from_millis(100).as_nanos() as _,
-                    };
-                    // EAGAIN (changed meanwhile), EINTR and ETIMEDOUT all
-                    // mean: look again.
-                    let _ = futex::wait(self.rx, futex::Flags::empty(), v, Some(&slice));
                 }
             }
         }
@@ -101,8 +105,7 @@ pub(crate) fn parent(c: &Ctx<'_>, kind: Kind) -> Result<Measured> {
         kind,
         patience: c.patience(),
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn peer(p: &PeerCtx, kind: Kind) -> Result<ServerResult> {

@@ -29,6 +29,11 @@ struct RingLink<T, R> {
 
 impl<T: Ring8, R: Ring8> Link for RingLink<T, R> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let mut v = u64::from_ne_bytes(msg[..8].try_into().unwrap_or_default());
         loop {

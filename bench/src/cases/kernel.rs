@@ -112,8 +112,7 @@ pub(crate) fn pipe_parent(c: &Ctx<'_>) -> Result<Measured> {
         tx: a_write,
         rx: b_read,
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn unix_parent(c: &Ctx<'_>) -> Result<Measured> {
@@ -130,8 +129,7 @@ pub(crate) fn unix_parent(c: &Ctx<'_>) -> Result<Measured> {
         tx: rustix::io::dup(&mine).map_err(ctx("dup"))?,
         rx: mine,
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 /// The peer of the pipe and socket cases: parameter 0 is the descriptor
@@ -207,8 +205,7 @@ pub(crate) fn fifo_parent(c: &Ctx<'_>) -> Result<Measured> {
     let tx = open_fifo(&names[0], OFlags::WRONLY)?;
     let rx = open_fifo(&names[1], OFlags::RDONLY)?;
     let mut link = FdLink { tx, rx };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn fifo_peer(p: &PeerCtx) -> Result<ServerResult> {

@@ -6,6 +6,8 @@
 //! Result<ServerResult>`, the other side.
 
 mod floor;
+#[cfg(feature = "iceoryx2")]
+mod iceoryx;
 mod inproc;
 mod kernel;
 mod mpmc;
@@ -32,6 +34,8 @@ pub enum Group {
     Kernel,
     /// Rust rings between two threads of one process.
     InProcess,
+    /// Other shared-memory IPC between two processes.
+    SharedMemory,
 }
 
 /// A benchmark case, by name. See [`CASES`] for what each one measures.
@@ -94,6 +98,9 @@ pub enum CaseId {
     ArrayQueue,
     /// heapless's SPSC queue between two threads.
     HeaplessSpsc,
+    /// iceoryx2 publish-subscribe between two processes (feature `iceoryx2`).
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2,
 }
 
 /// A case's description.
@@ -153,6 +160,8 @@ const fn no_stream(c: CaseInfo) -> CaseInfo {
 }
 
 use CaseId as C;
+#[cfg(feature = "iceoryx2")]
+use Group::SharedMemory;
 use Group::{Annulus, Floor, InProcess, Kernel};
 
 /// Every case, in report order. All run between two processes pinned to two
@@ -382,6 +391,15 @@ pub const CASES: &[CaseInfo] = &[
         false,
         "heapless spsc::Queue of u64 between two threads, busy",
     ),
+    #[cfg(feature = "iceoryx2")]
+    case(
+        C::Iceoryx2,
+        "iceoryx2",
+        SharedMemory,
+        8,
+        false,
+        "iceoryx2 publish-subscribe, a service per direction, send_copy / receive polled",
+    ),
 ];
 
 impl CaseId {
@@ -456,6 +474,18 @@ impl Measured {
     }
 }
 
+/// The case's result from the client's: when the client failed, the
+/// peer's own error (it usually failed first) is added.
+pub(crate) fn conclude(client: Result<ClientResult>, peer: Peer) -> Result<Measured> {
+    match client {
+        Ok(client) => Ok(Measured::new(client, peer.finish()?)),
+        Err(e) => match peer.finish_within(std::time::Duration::from_secs(2)) {
+            Err(pe) => Err(crate::error::BenchError::new(format!("{e}; peer: {pe}"))),
+            Ok(_) => Err(e),
+        },
+    }
+}
+
 /// Runs `work` while a watchdog thread checks every 100 ms that process
 /// `pid` is alive; if it dies (or `timeout` passes) first, the watchdog
 /// calls `unstick`, which must make `work` return.
@@ -519,6 +549,8 @@ pub(crate) fn run_parent(id: CaseId, ctx: &Ctx<'_>) -> Result<Measured> {
         C::Fifo => kernel::fifo_parent(ctx),
         C::PosixMq => posix::mq_parent(ctx),
         C::SysvSem => posix::sem_parent(ctx),
+        #[cfg(feature = "iceoryx2")]
+        C::Iceoryx2 => iceoryx::parent(ctx),
         C::Rtrb => inproc::rtrb(ctx),
         C::ArrayQueue => inproc::array_queue(ctx),
         C::HeaplessSpsc => inproc::heapless(ctx),
@@ -548,6 +580,8 @@ pub(crate) fn run_peer(id: CaseId, ctx: &PeerCtx) -> Result<ServerResult> {
         C::Fifo => kernel::fifo_peer(ctx),
         C::PosixMq => posix::mq_peer(ctx),
         C::SysvSem => posix::sem_peer(ctx),
+        #[cfg(feature = "iceoryx2")]
+        C::Iceoryx2 => iceoryx::peer(ctx),
         C::Rtrb | C::ArrayQueue | C::HeaplessSpsc => fail("an in-process case has no peer process"),
     }
 }

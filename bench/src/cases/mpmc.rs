@@ -27,6 +27,11 @@ struct MpmcLink<'r, 'a> {
 
 impl Link for MpmcLink<'_, '_> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let mut v = u64::from_ne_bytes(msg[..8].try_into().unwrap_or_default());
         loop {
@@ -79,8 +84,7 @@ pub(crate) fn parent(c: &Ctx<'_>) -> Result<Measured> {
         rx: &mut rx,
         patience: c.patience(),
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn peer(p: &PeerCtx) -> Result<ServerResult> {

@@ -27,6 +27,11 @@ struct MqLink<'r, 'a> {
 
 impl Link for MqLink<'_, '_> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let mtype = NonZeroU32::MIN;
         if self.mode != Mode::Busy {
@@ -94,8 +99,7 @@ pub(crate) fn parent(c: &Ctx<'_>, mode: Mode) -> Result<Measured> {
         mode,
         patience: c.patience(),
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn peer(p: &PeerCtx, mode: Mode) -> Result<ServerResult> {
@@ -124,6 +128,11 @@ struct SemLink<'s> {
 
 impl Link for SemLink<'_> {
     const PAYLOAD: bool = false;
+
+    #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
 
     #[inline]
     fn send(&mut self, _msg: &[u8]) -> Result<()> {
@@ -174,8 +183,7 @@ pub(crate) fn sem_parent(c: &Ctx<'_>, mode: Mode) -> Result<Measured> {
     let b = NamedSemaphore::create(&nb, 0, SEM_MAX).map_err(ctx("create semaphore"))?;
     let peer = c.spawn(&[na, nb])?;
     let mut link = sem_link(&a, &b, mode, c.patience());
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn sem_peer(p: &PeerCtx, mode: Mode) -> Result<ServerResult> {

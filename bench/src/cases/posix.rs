@@ -154,8 +154,7 @@ pub(crate) fn mq_parent(c: &Ctx<'_>) -> Result<Measured> {
         rx,
         timeout: c.config.case_timeout,
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn mq_peer(p: &PeerCtx) -> Result<ServerResult> {
@@ -260,8 +259,7 @@ pub(crate) fn sem_parent(c: &Ctx<'_>) -> Result<Measured> {
         take: 1,
         timeout: relative(c.config.case_timeout),
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn sem_peer(p: &PeerCtx) -> Result<ServerResult> {

@@ -44,6 +44,11 @@ struct SpscLink<'r, 'a> {
 
 impl Link for SpscLink<'_, '_> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let mut v = u64::from_ne_bytes(msg[..8].try_into().unwrap_or_default());
         if self.mode != Mode::Busy {
@@ -120,8 +125,7 @@ pub(crate) fn parent(c: &Ctx<'_>, mode: Mode) -> Result<Measured> {
         mode,
         patience: c.patience(),
     };
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn peer(p: &PeerCtx, mode: Mode) -> Result<ServerResult> {
@@ -151,6 +155,7 @@ pub(crate) fn chunk_parent(c: &Ctx<'_>) -> Result<Measured> {
     let mut start = None;
     let mut phase = None;
     let mut before_clock = 0;
+    let mut windows = None;
     while next <= total {
         let want = CHUNK.min((total - next + 1) as u32);
         let chunk = match rx.read_chunk(want) {
@@ -162,6 +167,8 @@ pub(crate) fn chunk_parent(c: &Ctx<'_>) -> Result<Measured> {
             Err(ChunkError::TooFewSlots(n)) => rx.read_chunk(n).map_err(ctx("read_chunk"))?,
             Err(e) => return fail(format!("read_chunk: {e}")),
         };
+        patience.reset();
+        let got = u64::from(chunk.len());
         let (first, second) = chunk.as_slices();
         for &v in first.iter().chain(second) {
             if v != next {
@@ -170,16 +177,22 @@ pub(crate) fn chunk_parent(c: &Ctx<'_>) -> Result<Measured> {
             next += 1;
         }
         chunk.release_all();
+        if let Some(w) = &mut windows {
+            crate::driver::Windows::tick(w, got);
+        }
         if start.is_none() {
             // The clock starts after the first chunk, as the other cases'
             // after their first message.
             phase = crate::syscalls::start(c.counter);
-            start = Some(std::time::Instant::now());
+            let now = std::time::Instant::now();
+            start = Some(now);
+            windows = Some(crate::driver::Windows::new(now));
             before_clock = next - 1;
         }
     }
     let client = ClientResult {
         stream_time: start.map(|s| s.elapsed()),
+        stream_windows: windows.map(|w| w.rates).unwrap_or_default(),
         stream_syscalls: crate::syscalls::stop(phase),
         ..ClientResult::default()
     };
@@ -208,6 +221,7 @@ pub(crate) fn chunk_peer(p: &PeerCtx) -> Result<ServerResult> {
             Err(ChunkError::TooFewSlots(n)) => tx.write_chunk(n).map_err(ctx("write_chunk"))?,
             Err(e) => return fail(format!("write_chunk: {e}")),
         };
+        patience.reset();
         let (first, second) = chunk.as_mut_slices();
         for slot in first.iter_mut().chain(second.iter_mut()) {
             *slot = next;

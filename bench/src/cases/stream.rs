@@ -22,6 +22,11 @@ struct StreamLink<'a> {
 
 impl Link for StreamLink<'_> {
     #[inline]
+    fn progress(&mut self) {
+        self.patience.reset();
+    }
+
+    #[inline]
     fn send(&mut self, mut msg: &[u8]) -> Result<()> {
         while !msg.is_empty() {
             match self.tx.try_write(msg) {
@@ -73,8 +78,7 @@ pub(crate) fn parent(c: &Ctx<'_>) -> Result<Measured> {
     let b = SpscRing::<u8>::create(&nb, CAPACITY).map_err(ctx("create ring"))?;
     let peer = c.spawn(&[na, nb])?;
     let mut link = link(&a, &b, c.patience())?;
-    let client = driver::client(&mut link, &c.plan, c.counter)?;
-    Ok(Measured::new(client, peer.finish()?))
+    super::conclude(driver::client(&mut link, &c.plan, c.counter), peer)
 }
 
 pub(crate) fn peer(p: &PeerCtx) -> Result<ServerResult> {
