@@ -80,10 +80,13 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             s,
-            "Run {} ({}, median of {} repetitions) on {} × {}, Linux {}.",
+            "Run {} ({}, {}) on {} × {}, Linux {}.",
             self.date,
             if self.quick { "quick" } else { "full" },
-            self.repeat,
+            match self.repeat {
+                0 | 1 => "one repetition".to_owned(),
+                n => format!("median of {n} repetitions"),
+            },
             m.cpus,
             m.cpu_model,
             m.kernel
