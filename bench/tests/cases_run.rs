@@ -4,12 +4,11 @@
 
 use std::process::Command;
 
-fn shm_leftovers(pid: u32) -> Vec<String> {
-    let prefix = format!("annulus.bench-{pid}-");
+fn shm_entries(starting: &str) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&prefix))
+                .filter(|n| n.starts_with(starting))
                 .collect()
         })
         .unwrap_or_default()
@@ -17,6 +16,7 @@ fn shm_leftovers(pid: u32) -> Vec<String> {
 
 #[test]
 fn every_case_runs_and_cleans_up() {
+    let iceoryx_before = shm_entries("iox2_");
     let child = Command::new(env!("CARGO_BIN_EXE_annulus-bench"))
         .args(["--count", "100", "--grid", "1x1,2x1"])
         .stdout(std::process::Stdio::piped())
@@ -37,7 +37,16 @@ fn every_case_runs_and_cleans_up() {
     }
     assert!(stdout.contains("| 2 × 1 |"), "{stdout}");
     // Objects are named after the bench's pid.
-    assert_eq!(shm_leftovers(pid), Vec::<String>::new());
+    assert_eq!(
+        shm_entries(&format!("annulus.bench-{pid}-")),
+        Vec::<String>::new()
+    );
+    // And iceoryx2 (with its feature) leaves none of its own.
+    let iceoryx_after: Vec<String> = shm_entries("iox2_")
+        .into_iter()
+        .filter(|n| !iceoryx_before.contains(n))
+        .collect();
+    assert_eq!(iceoryx_after, Vec::<String>::new());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use annulus::layout::Kind;
 use annulus_linux::inspect::{Content, Details, ObjectInfo};
 
 /// The short kind name `list` prints: spsc, stream, frames, mpmc,
-/// semaphore, sem-set, mqueue.
+/// semaphore, sem-set, mqueue, robust-sem.
 pub(crate) fn kind_name(details: &Details) -> &'static str {
     match details.kind {
         Kind::Spsc if is_byte_ring(details) => "stream",
@@ -17,6 +17,7 @@ pub(crate) fn kind_name(details: &Details) -> &'static str {
         Kind::Semaphore => "semaphore",
         Kind::SemaphoreSet => "sem-set",
         Kind::MessageQueue => "mqueue",
+        Kind::RobustSemaphoreSet => "robust-sem",
         _ => "unknown",
     }
 }
@@ -31,6 +32,7 @@ pub(crate) fn kind_long_name(details: &Details) -> &'static str {
         Kind::Semaphore => "counting semaphore",
         Kind::SemaphoreSet => "semaphore set",
         Kind::MessageQueue => "message queue",
+        Kind::RobustSemaphoreSet => "robust semaphore set (units of dead holders come back)",
         _ => "unknown",
     }
 }
@@ -52,6 +54,7 @@ pub(crate) fn capacity(details: &Details) -> String {
         Counters::Semaphore(c) => format!("max {}", c.max),
         Counters::SemaphoreSet(c) => format!("{}x max {}", c.count, c.max),
         Counters::MessageQueue(c) => format!("{}x{}B", c.max_messages, c.message_size),
+        Counters::RobustSemaphoreSet(c) => format!("{}x max {}", c.count, c.max),
         _ => String::from("?"),
     }
 }
@@ -64,7 +67,7 @@ pub(crate) fn occupancy(details: &Details) -> String {
         Counters::FrameRing(c) => format!("{}B", c.used),
         Counters::Mpmc(c) => format!("{}", c.used),
         Counters::Semaphore(c) => format!("{}", c.value),
-        Counters::SemaphoreSet(_) => details
+        Counters::SemaphoreSet(_) | Counters::RobustSemaphoreSet(_) => details
             .set_values
             .iter()
             .map(u32::to_string)

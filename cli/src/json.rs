@@ -183,6 +183,15 @@ pub(crate) fn counters(c: &Counters) -> Json {
             ("lock_holder_pid", s.lock_holder.into()),
             ("sleepers", s.sleepers.into()),
         ]),
+        Counters::RobustSemaphoreSet(s) => obj(vec![
+            ("count", s.count.into()),
+            ("max", s.max.into()),
+            ("holders", s.holders.into()),
+            ("held", s.held.into()),
+            ("lock_holder_pid", s.lock_holder.into()),
+            ("journal_committed", s.journal_committed.into()),
+            ("sleepers", s.sleepers.into()),
+        ]),
         Counters::MessageQueue(q) => {
             let stats = q.stats.map(|s| {
                 Json::Obj(vec![

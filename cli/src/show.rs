@@ -125,7 +125,7 @@ fn counters(out: &mut String, d: &Details) {
         };
         line(out, &format!("  {}", key.replace('_', " ")), text);
     }
-    if let Counters::SemaphoreSet(_) = d.counters {
+    if let Counters::SemaphoreSet(_) | Counters::RobustSemaphoreSet(_) = d.counters {
         let values: Vec<String> = d.set_values.iter().map(u32::to_string).collect();
         line(out, "  values", values.join(" "));
     }

@@ -6,9 +6,11 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use annulus::semaphore::SemOp;
 use annulus_linux::SharedMemory;
 use annulus_linux::named::{
-    MpmcRing, NamedFrameRing, NamedMessageQueue, NamedSemaphore, NamedSemaphoreSet, SpscRing,
+    MpmcRing, NamedFrameRing, NamedMessageQueue, NamedRobustSemaphoreSet, NamedSemaphore,
+    NamedSemaphoreSet, SpscRing,
 };
 use serde_json::Value;
 
@@ -78,7 +80,7 @@ fn table_line(text: &str, name: &str) -> String {
 
 #[test]
 fn every_kind_is_listed_and_shown_with_its_roles() {
-    let names = Names::new("kinds", 7);
+    let names = Names::new("kinds", 8);
     let n = |i: usize| names.0[i].as_str();
     let me = std::process::id();
     let spsc = SpscRing::<u64>::create(n(0), 8).unwrap();
@@ -99,6 +101,9 @@ fn every_kind_is_listed_and_shown_with_its_roles() {
         .unwrap()
         .send(b"hi", 1, std::num::NonZeroU32::MIN, None)
         .unwrap();
+    let robust = NamedRobustSemaphoreSet::create(n(7), &[2, 5], 5, 4).unwrap();
+    let holder = robust.holder().unwrap();
+    holder.try_op(&[SemOp::wait(1, 3)]).unwrap();
     let _keep = (&stream, &frames);
 
     let expect = [
@@ -109,6 +114,7 @@ fn every_kind_is_listed_and_shown_with_its_roles() {
         ("semaphore", "max 10", "4"),
         ("sem-set", "3x max 9", "1,2,3"),
         ("mqueue", "4x32B", "1 (2B)"),
+        ("robust-sem", "2x max 5", "2,2"),
     ];
     let table = ok(&["list"]);
     assert!(table.starts_with("NAME "), "a header line:\n{table}");
@@ -158,6 +164,12 @@ fn every_kind_is_listed_and_shown_with_its_roles() {
     assert_eq!(shown["header"]["kind_word"], 6);
     let shown: Value = serde_json::from_str(&ok(&["show", "--json", n(5)])).unwrap();
     assert_eq!(shown["values"], serde_json::json!([1, 2, 3]));
+    let shown: Value = serde_json::from_str(&ok(&["show", "--json", n(7)])).unwrap();
+    assert_eq!(shown["values"], serde_json::json!([2, 2]));
+    assert_eq!(shown["counters"]["holders"], 4);
+    assert_eq!(shown["counters"]["held"], 1);
+    let line = table_line(&table, n(7));
+    assert!(line.contains(&format!("holder:{me}(alive)")), "{line}");
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub struct Details {
     pub counters: Counters,
     /// Its role slots and participant records, every one of them.
     pub roles: Vec<RoleStatus>,
-    /// A semaphore set's counter values (empty for other kinds).
+    /// A semaphore set's or robust set's counter values (empty for other kinds).
     pub set_values: Vec<u32>,
 }
 
@@ -149,6 +149,9 @@ impl ObjectInfo {
         match d.counters {
             Counters::Mpmc(c) => pids.extend(c.repair_lock.map(|p| ("repairer", p))),
             Counters::SemaphoreSet(c) => pids.extend(c.lock_holder.map(|p| ("lock holder", p))),
+            Counters::RobustSemaphoreSet(c) => {
+                pids.extend(c.lock_holder.map(|p| ("lock holder", p)));
+            }
             Counters::MessageQueue(c) => {
                 pids.extend(c.notification.map(|n| ("notify", n.pid)));
             }

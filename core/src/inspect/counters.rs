@@ -30,6 +30,8 @@ pub enum RoleName {
     Unassigned,
     /// Message queue endpoint record.
     Endpoint,
+    /// Robust semaphore set holder record.
+    Holder,
 }
 
 impl RoleName {
@@ -44,6 +46,7 @@ impl RoleName {
             RoleName::Receiver => "receiver",
             RoleName::Unassigned => "unassigned",
             RoleName::Endpoint => "endpoint",
+            RoleName::Holder => "holder",
         }
     }
 }
@@ -176,6 +179,8 @@ pub enum Counters {
     SemaphoreSet(SetCounters),
     /// A message queue.
     MessageQueue(MqCounters),
+    /// A robust semaphore set.
+    RobustSemaphoreSet(super::RobustSetCounters),
 }
 
 /// Where a checked region's parts lie, computed from its header words.
@@ -296,6 +301,7 @@ pub(crate) fn geometry(mem: &Mem<'_>, h: &HeaderInfo, kind: Kind) -> Result<Shap
         // The queue needs 64-bit atomics; this build cannot read one.
         #[cfg(not(target_has_atomic = "64"))]
         Kind::MessageQueue => Err(AttachError::UnknownKind { found: h.kind_word }),
+        Kind::RobustSemaphoreSet => super::robust::geometry(mem, h),
     }
 }
 
@@ -378,6 +384,7 @@ pub(crate) fn read(view: &Inspection<'_>) -> Counters {
             })
         }
         Kind::MessageQueue => Counters::MessageQueue(mq_counters(view)),
+        Kind::RobustSemaphoreSet => Counters::RobustSemaphoreSet(super::robust::counters(view)),
     }
 }
 
@@ -478,6 +485,9 @@ fn notification(_view: &Inspection<'_>) -> Option<crate::mq::Notification> {
 
 pub(crate) fn set_counter(view: &Inspection<'_>, index: u32) -> Option<u32> {
     use crate::semaphore::set::{SetHeader, SetState};
+    if view.kind == Kind::RobustSemaphoreSet {
+        return super::robust::counter(view, index);
+    }
     if view.kind != Kind::SemaphoreSet || index >= view.records {
         return None;
     }
@@ -500,13 +510,15 @@ pub struct Roles<'a> {
     kind: Kind,
     next: u32,
     count: u32,
+    /// The header's capacity (a robust set's counter count sizes its records).
+    capacity: u32,
 }
 
 impl<'a> Roles<'a> {
-    pub(crate) fn new(mem: Mem<'a>, kind: Kind, records: u32) -> Self {
+    pub(crate) fn new(mem: Mem<'a>, kind: Kind, records: u32, capacity: u32) -> Self {
         let count = match kind {
             Kind::Spsc | Kind::FrameRing => 2,
-            Kind::Mpmc | Kind::MessageQueue => records,
+            Kind::Mpmc | Kind::MessageQueue | Kind::RobustSemaphoreSet => records,
             Kind::Semaphore | Kind::SemaphoreSet => 0,
         };
         Roles {
@@ -514,6 +526,7 @@ impl<'a> Roles<'a> {
             kind,
             next: 0,
             count,
+            capacity,
         }
     }
 
@@ -556,6 +569,9 @@ impl Iterator for Roles<'_> {
         }
         let index = self.next;
         self.next += 1;
+        if self.kind == Kind::RobustSemaphoreSet {
+            return Some(super::robust::holder(&self.mem, self.capacity, index));
+        }
         let (at, name) = self.slot(index);
         let word = self.mem.u32_or0(at);
         // SYNC POINT claim: as `RoleClaim::state`'s Acquire on the word (a

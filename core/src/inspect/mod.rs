@@ -23,6 +23,7 @@
 #![allow(unsafe_code)]
 
 mod counters;
+mod robust;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ pub use counters::{
     Counters, MpmcCounters, MqCounters, RingCounters, RoleEntry, RoleName, Roles,
     SemaphoreCounters, SetCounters,
 };
+pub use robust::RobustSetCounters;
 
 use crate::layout::{
     AttachError, INITIALISING, Kind, LAYOUT_VERSION, MAGIC, MAX_REGION_SIZE, READY, REGION_ALIGN,
@@ -304,11 +306,11 @@ impl<'a> Inspection<'a> {
 
     /// Every role slot and participant record, with who holds it. Racy.
     pub fn roles(&self) -> Roles<'a> {
-        Roles::new(self.mem, self.kind, self.records)
+        Roles::new(self.mem, self.kind, self.records, self.header.capacity)
     }
 
-    /// Counter `index` of a semaphore set (`None` past the count, or for
-    /// another kind), unclamped. Racy.
+    /// Counter `index` of a semaphore set or robust semaphore set (`None`
+    /// past the count, or for another kind), unclamped. Racy.
     pub fn set_counter(&self, index: u32) -> Option<u32> {
         counters::set_counter(self, index)
     }

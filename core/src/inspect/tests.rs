@@ -9,7 +9,7 @@ use super::*;
 use crate::claim::RoleState;
 use crate::mpmc::Mpmc;
 use crate::mq::MessageQueue;
-use crate::semaphore::{Semaphore, SemaphoreSet};
+use crate::semaphore::{RobustSemaphoreSet, SemOp, Semaphore, SemaphoreSet};
 use crate::spsc::Spsc;
 use crate::test_support::waiter;
 
@@ -167,6 +167,61 @@ fn semaphores_sets_and_queues_show_their_counters() {
 }
 
 #[test]
+fn a_robust_set_shows_its_values_holders_and_lock() {
+    let size = RobustSemaphoreSet::region_size(2, 3);
+    let mut buf = Buffer::new(size);
+    let options = crate::semaphore::InitOptions { creator_pid: 5 };
+    // SAFETY: fresh memory of ours that outlives the set.
+    let set =
+        unsafe { RobustSemaphoreSet::init_raw(buf.ptr(), size, &[4, 1], 6, 3, options) }.unwrap();
+    let a = set.holder(77, waiter()).unwrap();
+    let _b = set.holder(78, waiter()).unwrap();
+    a.try_op(&[SemOp::wait(0, 3)]).unwrap();
+    let view = buf.inspect().unwrap();
+    assert_eq!(view.kind(), Kind::RobustSemaphoreSet);
+    assert_eq!(
+        view.counters(),
+        Counters::RobustSemaphoreSet(RobustSetCounters {
+            count: 2,
+            max: 6,
+            holders: 3,
+            held: 2,
+            lock_holder: None,
+            journal_committed: false,
+            sleepers: 0,
+        })
+    );
+    let values: Vec<_> = (0..3).map(|i| view.set_counter(i)).collect();
+    assert_eq!(values, [Some(1), Some(1), None]);
+    assert_eq!(
+        held_pids(&view),
+        [(RoleName::Holder, 77), (RoleName::Holder, 78)]
+    );
+    assert_eq!(
+        view.roles().count(),
+        3,
+        "the free record is listed as vacant"
+    );
+
+    // A lock word naming record 1 (pid 78): what a holder killed inside an
+    // operation leaves behind.
+    let lock_at = core::mem::offset_of!(crate::semaphore::robust::RobustHeader, state);
+    // SAFETY: inside our buffer; the handles are idle.
+    unsafe {
+        buf.ptr()
+            .add(lock_at)
+            .cast::<u32>()
+            .write((7 << 13) | (2 << 2) | 1)
+    };
+    let Counters::RobustSemaphoreSet(c) = buf.inspect().unwrap().counters() else {
+        panic!("not a robust set")
+    };
+    assert_eq!(c.lock_holder, Some(78));
+    // SAFETY: as above; unlocked again (sequence kept) for the handles' drop.
+    unsafe { buf.ptr().add(lock_at).cast::<u32>().write(7 << 13) };
+}
+
+#[test]
 fn refusals_name_what_is_wrong_and_the_header_still_reads() {
     let size = Spsc::<u32>::layout(4).unwrap().size;
     let mut buf = Buffer::new(size);
@@ -243,9 +298,16 @@ fn garbage_never_panics_or_reads_out_of_bounds() {
     // SAFETY: as above.
     unsafe { MessageQueue::init_raw(b.ptr(), size, 2, 8, 2, Default::default()) }.unwrap();
     regions.push(b);
+    let size = RobustSemaphoreSet::region_size(2, 2);
+    let mut b = Buffer::new(size);
+    // SAFETY: as above.
+    unsafe { RobustSemaphoreSet::init_raw(b.ptr(), size, &[1, 0], 2, 2, Default::default()) }
+        .unwrap();
+    regions.push(b);
     let mut accepted = 0;
+    let kinds = regions.len();
     for round in 0..rounds {
-        let buf = &mut regions[round % 4];
+        let buf = &mut regions[round % kinds];
         let words = buf.len() / 4;
         // Mostly the header and control words, where the geometry lives.
         let at = if rng.next() % 4 == 0 {

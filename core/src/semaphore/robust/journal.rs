@@ -16,7 +16,7 @@ use crate::sync::Ordering;
 /// Journal state: no operation in flight (entries are stale).
 pub(super) const EMPTY: u32 = 0;
 /// Journal state: the entries are an operation that took effect; redo it.
-pub(super) const COMMITTED: u32 = u32::from_le_bytes(*b"JRNL");
+pub(crate) const COMMITTED: u32 = u32::from_le_bytes(*b"JRNL");
 /// Journal record: the entry changes no holder's adjustments.
 pub(super) const NO_RECORD: u32 = u32::MAX;
 

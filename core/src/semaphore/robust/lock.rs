@@ -44,7 +44,7 @@ const _: () = assert!(super::MAX_HOLDERS < OWNER_MASK);
 pub(super) struct Token(u32);
 
 /// The record a lock word names, if it is held (out of range if forged).
-pub(super) fn holder_of(word: u32) -> Option<u32> {
+pub(crate) fn holder_of(word: u32) -> Option<u32> {
     if word & LOCKED == 0 {
         return None;
     }

@@ -129,8 +129,8 @@
 #![allow(unsafe_code)]
 
 mod holder;
-mod journal;
-mod lock;
+pub(crate) mod journal;
+pub(crate) mod lock;
 mod repair;
 #[cfg(test)]
 mod tests;
