@@ -41,6 +41,7 @@
 #![deny(unsafe_code)]
 
 mod cases;
+pub mod cli;
 mod config;
 mod driver;
 mod error;

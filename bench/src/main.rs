@@ -1,9 +1,5 @@
-//! `annulus-bench`: runs the suite and prints the markdown report.
-//!
-//! ```text
-//! annulus-bench [--quick] [--case NAME]... [--count N] [--cpus A,B] [--repeat N]
-//!               [--grid PxC,...] [--no-grid] [--list]
-//! ```
+//! `annulus-bench`: runs the suite and prints the markdown report (the
+//! options are [`annulus_bench::cli`]'s; `annulus bench` takes the same).
 //!
 //! Progress goes to stderr, the report to stdout. `--case NAME --count N`
 //! runs one case with N round trips and N one-way messages and no grid, for
@@ -13,115 +9,9 @@
 
 use std::process::ExitCode;
 
-use annulus_bench::{CASES, CaseId, Config};
-
-const USAGE: &str = "usage: annulus-bench [--quick] [--case NAME]... [--count N] \
-[--cpus A,B] [--repeat N] [--grid PxC,...] [--no-grid] [--list]
-
-  --quick        every case, a few thousand messages each (seconds; for CI)
-  --case NAME    run only this case (repeatable); --list shows the names
-  --count N      N measured round trips and N one-way messages per case,
-                 no warm-up, no grid, no load sampling (for perf stat)
-  --cpus A,B     pin this process to CPU A and the peer to CPU B
-  --repeat N     run the case list N times, report each case's median
-  --grid PxC,..  MPMC vs ArrayQueue points, producers x consumers (1-8)
-  --no-grid      skip the MPMC grid
-  --list         list the cases and exit";
-
 fn main() -> ExitCode {
     if let Some(code) = annulus_bench::peer_main() {
         return ExitCode::from(code as u8);
     }
-    match parse(std::env::args().skip(1).collect()) {
-        Ok(Some(config)) => {
-            let report = annulus_bench::run(&config, &mut |p| eprintln!("{p}"));
-            println!("{}", report.to_markdown());
-            if report.rows.iter().any(|r| r.error.is_some())
-                || report.grid.iter().any(|g| g.error.is_some())
-            {
-                eprintln!("some cases failed; see the table");
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(None) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// The configuration the arguments ask for; `None` when they only asked
-/// for information (`--list`, `--help`).
-fn parse(args: Vec<String>) -> Result<Option<Config>, String> {
-    let mut config = if args.iter().any(|a| a == "--quick") {
-        Config::quick()
-    } else {
-        Config::full()
-    };
-    let mut cases = Vec::new();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--quick" => {}
-            "--case" => {
-                let name = value()?;
-                cases.push(CaseId::from_name(&name).ok_or(format!("no case {name}"))?);
-            }
-            "--count" => {
-                let n: u32 = value()?.parse().map_err(|_| "--count needs a number")?;
-                config.warmup = 0;
-                config.rounds = n;
-                config.messages = u64::from(n);
-                config.byte_budget = u64::MAX;
-                config.grid.clear();
-                config.repeat = 1;
-                config.load_window = std::time::Duration::ZERO;
-            }
-            "--cpus" => {
-                let v = value()?;
-                let (a, b) = v.split_once(',').ok_or("--cpus needs A,B")?;
-                let cpu = |s: &str| s.trim().parse::<usize>().map_err(|_| "bad CPU number");
-                config.cpus = Some([cpu(a)?, cpu(b)?]);
-            }
-            "--grid" => {
-                config.grid = value()?
-                    .split(',')
-                    .map(parse_point)
-                    .collect::<Result<_, _>>()?;
-            }
-            "--no-grid" => config.grid.clear(),
-            "--repeat" => {
-                config.repeat = value()?.parse().map_err(|_| "--repeat needs a number")?;
-            }
-            "--list" => {
-                for c in CASES {
-                    println!("{:14} {}", c.name, c.what);
-                }
-                return Ok(None);
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if !cases.is_empty() {
-        config.cases = cases;
-    }
-    Ok(Some(config))
-}
-
-fn parse_point(s: &str) -> Result<(u32, u32), String> {
-    let (p, c) = s
-        .split_once(['x', 'X'])
-        .ok_or(format!("grid point {s} is not PxC"))?;
-    let n = |v: &str| match v.trim().parse::<u32>() {
-        Ok(n @ 1..=8) => Ok(n),
-        _ => Err(format!("grid counts are 1 to 8, not {v}")),
-    };
-    Ok((n(p)?, n(c)?))
+    annulus_bench::cli::main_with_args(std::env::args().skip(1).collect())
 }

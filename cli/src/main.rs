@@ -7,6 +7,9 @@
 //!   stream for the shell to use.
 //! - `annulus send NAME`, `annulus recv NAME` — lines from stdin into an
 //!   object, and what arrives to stdout (like writing to and reading a FIFO).
+//! - `annulus bench [--quick]` — annulus against pipes, eventfds, sockets,
+//!   POSIX queues and other Rust rings, in one run (the `annulus-bench`
+//!   library; this program is also its peer process).
 //!
 //! Reading is done by `annulus_linux::inspect` (read-only mappings, checked
 //! headers); this binary parses arguments and prints. Each subcommand is a
@@ -38,6 +41,9 @@ commands:
   send NAME [--priority P] [--type T]  each stdin line into a queue or ring
   recv NAME [-n COUNT] [--timeout SECS] [--type T] [-v]
                                       print what arrives, one message a line
+  bench [--quick] [--case NAME]... [--grid PxC,...] [--list] [--help]
+                                      annulus against the kernel's IPC and other
+                                      rings, in one run; a markdown report
   help                                this text
 ";
 
@@ -92,6 +98,7 @@ fn dispatch(command: &str, args: &mut Parser) -> Result<()> {
         "create" => create::run(args),
         "send" => send_recv::run_send(args),
         "recv" => send_recv::run_recv(args),
+        "bench" => bench(args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -100,7 +107,25 @@ fn dispatch(command: &str, args: &mut Parser) -> Result<()> {
     }
 }
 
+/// `annulus bench`: the rest of the arguments go to the bench's own parser.
+fn bench(args: &mut Parser) -> Result<()> {
+    let rest = args
+        .raw_args()?
+        .map(string)
+        .collect::<Result<Vec<String>>>()?;
+    if annulus_bench::cli::main_with_args(rest) == ExitCode::SUCCESS {
+        Ok(())
+    } else {
+        // The bench printed what went wrong.
+        Err(Error::new("bench: failed"))
+    }
+}
+
 fn main() -> ExitCode {
+    // The bench starts this program again as its peer process.
+    if let Some(code) = annulus_bench::peer_main() {
+        return ExitCode::from(code as u8);
+    }
     let mut args = Parser::from_env();
     let result = match args.next() {
         Ok(Some(lexopt::Arg::Value(command))) => match command.into_string() {
