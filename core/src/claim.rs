@@ -2,11 +2,22 @@
 //!
 //! A role (producer, consumer, ...) is a role slot in the shared header: a
 //! claim word `generation << 2 | state` and the pid of the holder. Taking the
-//! role is one CAS from `VACANT` or `CLOSED` to `HELD` with the generation
-//! bumped, so two claimants can never both win, and a `(pid, generation)` pair
-//! names one tenure of the role. Releasing is a CAS from exactly that tenure to
-//! `CLOSED`: if someone else (a liveness repair) already ended it, the release
-//! does nothing.
+//! role is a CAS from `VACANT` or `CLOSED` to `CLAIMING` with the generation
+//! bumped, so two claimants can never both win; the winner then stores its
+//! pid and turns `CLAIMING` into `HELD` with a second CAS. A `(pid,
+//! generation)` pair names one tenure of the role. Releasing is a CAS from
+//! exactly that tenure to `CLOSED`: if someone else (a liveness repair)
+//! already ended it, the release does nothing.
+//!
+//! Why two steps: the pid sits beside the word, not in it, so for an instant
+//! after the winning CAS the slot still shows the *previous* holder's pid. A
+//! liveness repair reading `HELD` with that pid, dead, would end the new,
+//! live tenure. `CLAIMING` marks that instant: a reader that sees `HELD`
+//! (Acquire) sees the holder's own pid (stored before the Release CAS to
+//! `HELD`). A repair may still end a `CLAIMING` tenure whose shown pid is
+//! dead (the claimant itself may have died in between, and the role must
+//! not stay stuck); a live claimant then finds its second CAS failing and
+//! claims again from `CLOSED`, before it has used the role at all.
 //!
 //! `CLOSED` is what the peer observes as "the other side is gone": a consumer
 //! that finds the ring empty and its producer `CLOSED` reports `Disconnected`,
@@ -26,6 +37,9 @@ const VACANT: u32 = 0;
 const HELD: u32 = 1;
 /// Claim state: was held, then released (the peer sees a disconnect).
 const CLOSED: u32 = 2;
+/// Claim state: won by a claimant that has not yet stored its pid (the pid
+/// beside it may still be the previous holder's).
+const CLAIMING: u32 = 3;
 /// Mask of the state bits in the claim word.
 const STATE_MASK: u32 = 0b11;
 /// CAS attempts a claim makes before it reports the word as corrupted: each
@@ -41,8 +55,9 @@ pub(crate) struct RoleClaim {
     /// `generation << 2 | state`. Written only by claim and release CASes.
     word: AtomicU32,
     /// Pid of the current (or last) holder, 0 if unknown. Written by the
-    /// holder right after its claim CAS, so it may briefly lag the word:
-    /// readers pair it with the word read before and after.
+    /// claimant between its `CLAIMING` and `HELD` CASes: with `HELD` read by
+    /// an Acquire load, it is the holder's; with `CLAIMING`, maybe the
+    /// previous holder's.
     pid: AtomicU32,
 }
 
@@ -54,8 +69,8 @@ static_assertions::assert_eq_size!(RoleClaim, [u32; 2]);
 pub(crate) const PID_OFFSET: usize = core::mem::offset_of!(RoleClaim, pid);
 
 /// What a claim word and the pid beside it say: the decoding of
-/// [`RoleClaim::state`], also used by read-only inspection. A state no
-/// writer produces reads as closed, as a claim refuses it.
+/// [`RoleClaim::state`], also used by read-only inspection. A role being
+/// claimed (`CLAIMING`) reads as held.
 pub(crate) fn decode_state(word: u32, pid: u32) -> RoleState {
     let claim = Claim {
         pid,
@@ -63,7 +78,7 @@ pub(crate) fn decode_state(word: u32, pid: u32) -> RoleState {
     };
     match word & STATE_MASK {
         VACANT => RoleState::Vacant,
-        HELD => RoleState::Held(claim),
+        HELD | CLAIMING => RoleState::Held(claim),
         _ => RoleState::Closed(claim),
     }
 }
@@ -94,7 +109,8 @@ pub enum RoleState {
 pub enum ClaimError {
     /// Another handle holds the role.
     Taken(Claim),
-    /// The claim word holds a state no annulus writer produces.
+    /// The claim word kept changing under the claim (a peer rewriting it in
+    /// a loop), or the role's shared state is impossible (a ring's positions).
     Corrupted,
 }
 
@@ -113,6 +129,24 @@ impl fmt::Display for ClaimError {
 
 impl core::error::Error for ClaimError {}
 
+/// What [`RoleClaim::release_dead`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeadRelease {
+    /// Nothing: the tenure had already ended (or was never current).
+    NotCurrent,
+    /// A held tenure, which may have joined counts and used the role.
+    Held,
+    /// A tenure still `CLAIMING`: nothing of it happened yet.
+    Claiming,
+}
+
+impl DeadRelease {
+    /// Whether a tenure was ended.
+    pub(crate) fn ended(self) -> bool {
+        self != DeadRelease::NotCurrent
+    }
+}
+
 impl RoleClaim {
     /// A vacant role.
     pub(crate) fn new() -> Self {
@@ -129,28 +163,40 @@ impl RoleClaim {
         let mut current = self.word.load(Ordering::Relaxed);
         for _ in 0..MAX_CLAIM_ATTEMPTS {
             let state = current & STATE_MASK;
-            if state == HELD {
+            if state == HELD || state == CLAIMING {
                 return Err(ClaimError::Taken(self.decode_claim(current)));
             }
-            if state != VACANT && state != CLOSED {
-                return Err(ClaimError::Corrupted);
-            }
             let generation = (current >> 2).wrapping_add(1) & (u32::MAX >> 2);
-            let next = (generation << 2) | HELD;
+            let claiming = (generation << 2) | CLAIMING;
             // SYNC POINT claim: Acquire pairs with the previous holder's
             // release CAS (Release), so its last writes (positions) are visible
             // to this holder. Relaxed on failure: we only retry.
             match self.word.compare_exchange_weak(
                 current,
-                next,
+                claiming,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    // Relaxed: advisory; readers tolerate a stale pid.
-                    self.pid.store(pid, Ordering::Relaxed);
-                    return Ok(generation);
+                Ok(_) => {}
+                Err(actual) => {
+                    current = actual;
+                    continue;
                 }
+            }
+            // Relaxed: published by the Release CAS below.
+            self.pid.store(pid, Ordering::Relaxed);
+            // SYNC POINT claim-pid: Release pairs with `state`'s Acquire
+            // load of the word, so whoever sees `HELD` sees our pid. Strong
+            // CAS: a spurious failure would throw away a won claim. It fails
+            // only if a repair ended our `CLAIMING` (believing the previous
+            // pid dead): claim again from the `CLOSED` it left.
+            match self.word.compare_exchange(
+                claiming,
+                (generation << 2) | HELD,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(generation),
                 Err(actual) => current = actual,
             }
         }
@@ -171,9 +217,51 @@ impl RoleClaim {
     }
 
     /// Ends the tenure `claim` on behalf of a holder known to be dead (a
-    /// liveness repair). Same effect as the holder's own release.
-    pub(crate) fn release_dead(&self, claim: Claim) -> bool {
-        self.release(claim.generation)
+    /// liveness repair): the same effect as the holder's own release, or,
+    /// for a tenure still `CLAIMING`, its end before it began (the claimant,
+    /// if alive, claims again).
+    ///
+    /// `claim` is what [`RoleClaim::state`] showed, and its pid may have been
+    /// the previous holder's if the word was `CLAIMING`; so a tenure that is
+    /// `HELD` now ends only if its pid is still `claim.pid` (a `HELD`
+    /// tenure's pid never changes).
+    pub(crate) fn release_dead(&self, claim: Claim) -> DeadRelease {
+        let held = (claim.generation << 2) | HELD;
+        let claiming = (claim.generation << 2) | CLAIMING;
+        let closed = (claim.generation << 2) | CLOSED;
+        // SYNC POINT claim-pid: Acquire pairs with the claimant's Release
+        // CAS to `HELD`, so with `HELD` the pid read next is the holder's.
+        let word = self.word.load(Ordering::Acquire);
+        if word == held {
+            // Relaxed: fixed for the tenure, made visible by the load above.
+            if self.pid.load(Ordering::Relaxed) != claim.pid {
+                return DeadRelease::NotCurrent;
+            }
+            // Still `held`, the same tenure, so the same pid. SYNC POINT
+            // claim: Release, as the holder's own release.
+            return match self.word.compare_exchange(
+                held,
+                closed,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => DeadRelease::Held,
+                Err(_) => DeadRelease::NotCurrent,
+            };
+        }
+        if word != claiming {
+            return DeadRelease::NotCurrent;
+        }
+        // Relaxed: a half-made tenure published nothing to hand on, and the
+        // claimant's next CAS only compares the word. Relaxed on failure:
+        // the tenure moved on.
+        match self
+            .word
+            .compare_exchange(claiming, closed, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => DeadRelease::Claiming,
+            Err(_) => DeadRelease::NotCurrent,
+        }
     }
 
     /// Whether the role is `CLOSED`.
@@ -193,11 +281,12 @@ impl RoleClaim {
     }
 
     /// The current state, for diagnostics and liveness checks. Racy: the
-    /// answer may be stale as soon as it is returned.
+    /// answer may be stale as soon as it is returned. A role being claimed
+    /// reads as held, with the pid the slot shows (maybe the previous
+    /// holder's for an instant).
     pub(crate) fn state(&self) -> RoleState {
-        // Acquire on the word so the pid read after it is at least as new as
-        // the claim that wrote it (the holder stores its pid after the CAS, so
-        // a just-claimed role may still show the previous pid).
+        // SYNC POINT claim-pid: Acquire pairs with the claimant's Release CAS
+        // to `HELD`, so with `HELD` the pid read next is the holder's own.
         let word = self.word.load(Ordering::Acquire);
         // Relaxed: advisory, see the field doc.
         decode_state(word, self.pid.load(Ordering::Relaxed))

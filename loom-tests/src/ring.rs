@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use core::alloc::Layout;
 
 use annulus::Pod;
-use annulus::claim::{ClaimError, RoleState};
+use annulus::claim::{Claim, ClaimError, RoleState};
 use annulus::spsc::{Consumer, InitOptions, Producer, Spsc};
 use annulus::wait::Wait;
 
@@ -74,6 +74,26 @@ impl<T: Pod> LoomRing<T> {
     /// As `Spsc::producer`.
     pub fn producer<W: Wait>(&self, wait: W) -> Result<Held<Producer<'static, T, W>>, ClaimError> {
         self.ring.producer(wait).map(|handle| self.hold(handle))
+    }
+
+    /// Claims the producer role for `pid` (`Spsc::claim_producer`).
+    ///
+    /// # Errors
+    ///
+    /// As `Spsc::claim_producer`.
+    pub fn claim_producer<W: Wait>(
+        &self,
+        pid: u32,
+        wait: W,
+    ) -> Result<Held<Producer<'static, T, W>>, ClaimError> {
+        self.ring
+            .claim_producer(pid, wait)
+            .map(|handle| self.hold(handle))
+    }
+
+    /// Ends a dead producer's tenure (`Spsc::release_dead_producer`).
+    pub fn release_dead_producer<W: Wait>(&self, claim: Claim, wait: &W) -> bool {
+        self.ring.release_dead_producer(claim, wait)
     }
 
     /// Claims the consumer role (`Spsc::consumer`).

@@ -1,5 +1,6 @@
 //! loom models of role claims (core/src/claim.rs) through the ring: racing
-//! claimants, and the hand-over of a role from one holder to the next.
+//! claimants, the hand-over of a role from one holder to the next, and a
+//! liveness repair racing a new claim.
 #![cfg(loom)]
 
 use annulus::claim::{Claim, ClaimError, RoleState};
@@ -124,5 +125,51 @@ fn producer_handoff_keeps_position() {
         let got = [rx.pop().expect("first value"), rx.pop().expect("second")];
         assert_eq!(got, [tenures[0].1, tenures[1].1], "values in claim order");
         assert_eq!(rx.pop(), Err(PopError::Disconnected));
+    });
+}
+
+/// A liveness repair races a new claim. The previous producer (pid 1) has
+/// released the role and is dead; its pid is still in the slot. A claimant
+/// (pid 2) takes the role while a repairer reads the state and ends any
+/// tenure whose pid is 1. The repair must never end the live claimant's
+/// tenure: at the end the role is held by pid 2, under the generation its
+/// claim returned. (With the pid stored after a one-step claim, the repairer
+/// could read the new generation beside the old pid and close the role
+/// under its live holder.)
+#[test]
+fn a_repair_never_ends_a_live_claim_it_reads_with_a_stale_pid() {
+    loom::model(|| {
+        let ring = LoomRing::<u32>::new(1);
+        drop(
+            ring.claim_producer(1, LoomWait::new())
+                .expect("first tenure"),
+        );
+        let claimant = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                let tx = ring
+                    .claim_producer(2, LoomWait::new())
+                    .expect("a closed role is free");
+                let RoleState::Held(mine) = ring.producer_state() else {
+                    panic!("the holder sees its role not held");
+                };
+                (tx, mine)
+            })
+        };
+        let repairer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                if let RoleState::Held(claim) = ring.producer_state()
+                    && claim.pid == 1
+                {
+                    ring.release_dead_producer(claim, &LoomWait::new());
+                }
+            })
+        };
+        repairer.join().expect("repairer thread");
+        let (tx, mine) = claimant.join().expect("claimant thread");
+        assert_eq!(mine.pid, 2);
+        assert_eq!(ring.producer_state(), RoleState::Held(mine));
+        drop(tx);
     });
 }

@@ -11,7 +11,7 @@ use bytemuck::Pod;
 
 use super::participant::{Role, leave};
 use super::{MAX_ATTEMPTS, MAX_PARTICIPANTS, Mpmc, SKIPPED, seq_empty, seq_full};
-use crate::claim::{Claim, RoleState};
+use crate::claim::{Claim, DeadRelease, RoleState};
 use crate::sync::{Ordering, load_slot};
 use crate::wait::Wait;
 
@@ -147,11 +147,17 @@ impl<T: Pod> Mpmc<'_, T> {
             }
             // Relaxed: the claim release below publishes it.
             record.intent_len.store(0, Ordering::Relaxed);
-            if record.claim.release_dead(claim) {
-                if let Some(role) = role {
-                    leave(self.count_word(role));
+            match record.claim.release_dead(claim) {
+                DeadRelease::Held => {
+                    if let Some(role) = role {
+                        leave(self.count_word(role));
+                    }
+                    report.dead += 1;
                 }
-                report.dead += 1;
+                // Never registered: its role word and counts are the
+                // previous tenure's.
+                DeadRelease::Claiming => report.dead += 1,
+                DeadRelease::NotCurrent => {}
             }
         }
         if report != RepairReport::default() {

@@ -624,7 +624,7 @@ impl<'a> MessageQueue<'a> {
             let record = self.record(index);
             if let RoleState::Held(claim) = record.state()
                 && !is_alive(claim)
-                && record.release_dead(claim)
+                && record.release_dead(claim).ended()
             {
                 // It may have died in a blocking receive.
                 self.set_receiving(index, false);

@@ -515,7 +515,7 @@ impl<'a, T> Spsc<'a, T> {
     /// nothing and returns `false` if that tenure already ended.
     pub fn release_dead_producer<W: Wait>(&self, claim: Claim, wait: &W) -> bool {
         let hdr = self.hdr();
-        let released = hdr.control.0.producer.release_dead(claim);
+        let released = hdr.control.0.producer.release_dead(claim).ended();
         if released {
             hdr.events.0.data_ready.notify(wait);
         }
@@ -527,7 +527,7 @@ impl<'a, T> Spsc<'a, T> {
     /// [`Spsc::release_dead_producer`].
     pub fn release_dead_consumer<W: Wait>(&self, claim: Claim, wait: &W) -> bool {
         let hdr = self.hdr();
-        let released = hdr.control.0.consumer.release_dead(claim);
+        let released = hdr.control.0.consumer.release_dead(claim).ended();
         if released {
             hdr.events.0.space_ready.notify(wait);
         }

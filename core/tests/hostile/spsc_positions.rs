@@ -140,13 +140,27 @@ pub(crate) fn impossible_positions_are_reported_by_every_call() {
         assert_eq!(tx.push(3), Ok(()));
         assert_eq!(rx.pop(), Ok(3));
 
-        // Claim words: an invalid state, a foreign holder, a generation at
-        // the wrap, a tenure ended behind the holder's back.
+        // Claim words: a claim left half-made, a foreign holder, a generation
+        // at the wrap, a tenure ended behind the holder's back.
         drop(tx);
+        // State 3 (`CLAIMING`): a claimant that won the word and died before
+        // storing its pid. It reads as held (by the pid the slot shows),
+        // refuses a claim, and a repair ends it so the role comes back.
         region.write_u32(off::PRODUCER_CLAIM, (5 << 2) | 3);
-        assert_eq!(ring.producer(w()).map(drop), Err(ClaimError::Corrupted));
-        saw(&mut stats, "ClaimError::Corrupted");
-        let _ = ring.producer_state();
+        region.write_u32(off::PRODUCER_CLAIM + 4, 66);
+        let half_made = Claim {
+            pid: 66,
+            generation: 5,
+        };
+        assert_eq!(ring.producer_state(), RoleState::Held(half_made));
+        assert_eq!(
+            ring.producer(w()).map(drop),
+            Err(ClaimError::Taken(half_made))
+        );
+        saw(&mut stats, "ClaimError::Taken");
+        assert!(ring.release_dead_producer(half_made, &w()));
+        assert_eq!(ring.producer_state(), RoleState::Closed(half_made));
+        assert!(!ring.release_dead_producer(half_made, &w()), "only once");
         region.write_u32(off::PRODUCER_CLAIM, (5 << 2) | 1);
         region.write_u32(off::PRODUCER_CLAIM + 4, 77);
         let taken = Claim {
