@@ -201,6 +201,19 @@ struct Figures {
 }
 
 impl Figures {
+    /// After the survivor's drain: waits for the kill, counts the recovery,
+    /// and checks that every message the child reported (after its send
+    /// returned) was among the `received`.
+    fn conclude(&mut self, kill: Kill, received: u64, board: &Board) {
+        let killed_at = kill.join();
+        self.recovered(killed_at);
+        assert!(
+            received >= u64::from(board.reported()),
+            "a reported message was lost"
+        );
+        self.messages += received;
+    }
+
     fn recovered(&mut self, killed_at: Instant) {
         self.kills += 1;
         self.max_recovery = self.max_recovery.max(killed_at.elapsed());
@@ -230,6 +243,18 @@ fn child_deadline() -> Instant {
     Instant::now() + 2 * WATCHDOG
 }
 
+/// A child's loop: tells the parent it started, then runs `step(0)`,
+/// `step(1)`, ... until killed (or, if the parent died, the deadline).
+fn child_loop(board: &Board, mut step: impl FnMut(u64)) {
+    board.start();
+    let end = child_deadline();
+    let mut n = 0u64;
+    while Instant::now() < end {
+        step(n);
+        n += 1;
+    }
+}
+
 // SPSC producer killed: the consumer drains, sees Disconnected, and a new
 // producer is accepted.
 
@@ -257,13 +282,7 @@ fn crash_spsc_producer() {
                 Err(e) => panic!("the consumer was stuck: {e:?}"),
             }
         }
-        let killed_at = kill.join();
-        figures.recovered(killed_at);
-        assert!(
-            expected >= u64::from(board.reported()),
-            "a reported message was lost"
-        );
-        figures.messages += expected;
+        figures.conclude(kill, expected, &board);
         let mut tx = ring.producer().expect("the role is claimed again");
         tx.push(7).unwrap();
         assert_eq!(rx.pop(), Ok(7));
@@ -277,14 +296,10 @@ fn child_spsc_producer() {
     let ring = SpscRing::<u64>::open(&child_name()).unwrap();
     let board = Board::open();
     let mut tx = ring.producer().unwrap();
-    board.start();
-    let end = child_deadline();
-    let mut seq = 0u64;
-    while Instant::now() < end {
+    child_loop(&board, |seq| {
         tx.push_blocking(seq, Some(WATCHDOG)).unwrap();
-        seq += 1;
-        board.report(seq as u32);
-    }
+        board.report(seq as u32 + 1);
+    });
 }
 
 // SPSC consumer killed: the producer is released from a full ring
@@ -345,15 +360,11 @@ fn child_spsc_consumer() {
     let ring = SpscRing::<u64>::open(&child_name()).unwrap();
     let board = Board::open();
     let mut rx = ring.consumer().unwrap();
-    board.start();
-    let end = child_deadline();
-    let mut count = 0u32;
-    while Instant::now() < end {
+    child_loop(&board, |count| {
         let v = rx.pop_blocking(Some(WATCHDOG)).unwrap();
-        assert_eq!(v, u64::from(count));
-        count += 1;
-        board.report(count);
-    }
+        assert_eq!(v, count);
+        board.report(count as u32 + 1);
+    });
 }
 
 // MPMC sender killed (sometimes between claiming a slot and publishing it):
@@ -393,13 +404,7 @@ fn crash_mpmc_sender() {
                 Err(e) => panic!("pop: {e:?}"),
             }
         }
-        let killed_at = kill.join();
-        figures.recovered(killed_at);
-        assert!(
-            expected >= u64::from(board.reported()),
-            "a reported message was lost"
-        );
-        figures.messages += expected;
+        figures.conclude(kill, expected, &board);
         let mut tx = ring.sender().expect("a sender registers again");
         tx.push(7).unwrap();
         assert_eq!(rx.pop(), Ok(7));
@@ -413,14 +418,10 @@ fn child_mpmc_sender() {
     let ring = MpmcRing::<u64>::open(&child_name()).unwrap();
     let board = Board::open();
     let mut tx = ring.sender().unwrap();
-    board.start();
-    let end = child_deadline();
-    let mut seq = 0u64;
-    while Instant::now() < end {
+    child_loop(&board, |seq| {
         tx.push_blocking(seq, Some(WATCHDOG)).unwrap();
-        seq += 1;
-        board.report(seq as u32);
-    }
+        board.report(seq as u32 + 1);
+    });
 }
 
 // Robust semaphore holder killed (holding units, under the lock, mid
@@ -472,17 +473,13 @@ fn child_semaphore_holder() {
     let sems = NamedRobustSemaphoreSet::open(&child_name()).unwrap();
     let board = Board::open();
     let me = sems.holder().unwrap();
-    board.start();
-    let end = child_deadline();
-    let mut n = 0u32;
-    while Instant::now() < end {
-        let k = 1 + n % 2;
+    child_loop(&board, |n| {
+        let k = 1 + (n % 2) as u32;
         me.wait(0, k, Some(WATCHDOG)).unwrap();
         board.report(k);
         me.op(&[SemOp::post(0, k)], Some(WATCHDOG)).unwrap();
         board.report(0);
-        n += 1;
-    }
+    });
 }
 
 // Message-queue sender killed: every reported message arrives once, in
@@ -528,13 +525,7 @@ fn crash_mq_sender() {
                 Err(e) => panic!("recv: {e:?}"),
             }
         }
-        let killed_at = kill.join();
-        figures.recovered(killed_at);
-        assert!(
-            expected >= u64::from(board.reported()),
-            "a reported message was lost"
-        );
-        figures.messages += expected;
+        figures.conclude(kill, expected, &board);
         assert_eq!(
             mq.release_dead().participants,
             1,
@@ -555,15 +546,11 @@ fn child_mq_sender() {
     let mq = NamedMessageQueue::open(&child_name()).unwrap();
     let board = Board::open();
     let mut tx = mq.endpoint().unwrap();
-    board.start();
-    let end = child_deadline();
-    let mut seq = 0u64;
-    while Instant::now() < end {
+    child_loop(&board, |seq| {
         tx.send(&seq.to_le_bytes(), 0, NonZeroU32::MIN, Some(WATCHDOG))
             .unwrap();
-        seq += 1;
-        board.report(seq as u32);
-    }
+        board.report(seq as u32 + 1);
+    });
 }
 
 // The deterministic case: a child takes every unit and waits to be killed;
