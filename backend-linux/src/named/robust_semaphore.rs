@@ -32,17 +32,25 @@ use crate::liveness::pid_is_alive;
 /// # Examples
 ///
 /// ```
+/// use annulus::semaphore::SemOp;
 /// use annulus_linux::named::NamedRobustSemaphoreSet;
 /// use std::time::Duration;
 ///
 /// let name = format!("doc-robust-{}", std::process::id());
-/// // One counter, a resource of 2 units, room for 8 holders.
+/// // Process A: one counter, a resource of 2 units, room for 8 holders.
 /// let sems = NamedRobustSemaphoreSet::create(&name, &[2], 2, 8).unwrap();
+/// // Process B: the same set by name.
+/// let peer = NamedRobustSemaphoreSet::open(&name).unwrap();
 /// sems.named().unlink().unwrap();
-/// let me = sems.holder().unwrap();
-/// me.wait(0, 2, Some(Duration::from_secs(10))).unwrap();
-/// assert_eq!(me.adjustment(0), Some(2)); // given back if this process dies
-/// me.post(0, 2).unwrap();
+///
+/// let b = peer.holder().unwrap(); // in B
+/// b.wait(0, 2, Some(Duration::from_secs(10))).unwrap();
+/// assert_eq!(b.adjustment(0), Some(2)); // given back if B dies
+///
+/// let a = sems.holder().unwrap(); // in A: blocked until B posts (or dies)
+/// assert!(sems.op_watching(&a, &[SemOp::wait(0, 1)], Some(Duration::ZERO)).is_err());
+/// b.post(0, 2).unwrap();
+/// sems.op_watching(&a, &[SemOp::wait(0, 1)], Some(Duration::from_secs(10))).unwrap();
 /// ```
 #[derive(Debug)]
 pub struct NamedRobustSemaphoreSet {
