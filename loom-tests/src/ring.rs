@@ -118,6 +118,11 @@ impl<T: Pod> LoomRing<T> {
         (producer, consumer)
     }
 
+    /// The ring itself, for what takes a view (`Arrivals`, inspection).
+    pub fn view(&self) -> &Spsc<'static, T> {
+        &self.ring
+    }
+
     /// The producer role's state (`Spsc::producer_state`).
     pub fn producer_state(&self) -> RoleState {
         self.ring.producer_state()
