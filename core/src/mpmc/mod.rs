@@ -138,7 +138,11 @@ pub(crate) struct MpmcHeader {
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) claim: RoleClaim,
-    /// [`Role`] as a `u32` (set at registration).
+    /// `generation << 2 | role` ([`Role`] as a `u32`), stored after the
+    /// participant of claim generation `generation` joined its side's
+    /// count: a repair takes a dead tenure out of the count only if this
+    /// word names that tenure (one killed between its claim and its join
+    /// never counted). 0 until first used.
     pub(crate) role: AtomicU32,
     /// First position of the claim being attempted or held.
     pub(crate) intent_pos: AtomicU32,

@@ -29,8 +29,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role of a record's role word (`generation << 2 | role`).
     pub(crate) fn from_word(word: u32) -> Option<Role> {
-        match word {
+        match word & 0b11 {
             1 => Some(Role::Sender),
             2 => Some(Role::Receiver),
             _ => None,
@@ -92,6 +93,11 @@ pub(crate) fn side_closed(word: &AtomicU32) -> bool {
     word.load(Ordering::Acquire) & CLOSED != 0
 }
 
+/// The role word of tenure `generation` of `role` after it joined its count.
+pub(crate) fn joined_role_word(generation: u32, role: Role) -> u32 {
+    (generation << 2) | role as u32
+}
+
 /// Whether the side counted by `word` has closed, as a cheap hot-path hint
 /// (Relaxed: the line is read-mostly; a stale answer only delays noticing).
 pub(crate) fn side_closed_hint(word: &AtomicU32) -> bool {
@@ -141,13 +147,18 @@ impl<T> Mpmc<'_, T> {
             match record.claim.claim(pid) {
                 Ok(generation) => {
                     // Relaxed: only this participant writes its record from
-                    // now on; the release of its claim publishes them.
-                    record.role.store(role as u32, Ordering::Relaxed);
+                    // now on; the release of its claim publishes them (to a
+                    // repair: the death, see repair.rs).
                     record.intent_len.store(0, Ordering::Relaxed);
                     if let Err(e) = join(self.count_word(role)) {
                         record.claim.release(generation);
                         return Err(e);
                     }
+                    // Joined: from now on a repair of this tenure leaves
+                    // the count (the word names the tenure).
+                    record
+                        .role
+                        .store(joined_role_word(generation, role), Ordering::Relaxed);
                     return Ok((index, generation));
                 }
                 Err(ClaimError::Taken(_) | ClaimError::Corrupted) => continue,

@@ -9,7 +9,7 @@ use core::fmt;
 
 use bytemuck::Pod;
 
-use super::participant::{Role, leave};
+use super::participant::{Role, joined_role_word, leave};
 use super::{MAX_ATTEMPTS, MAX_PARTICIPANTS, Mpmc, SKIPPED, seq_empty, seq_full};
 use crate::claim::{Claim, DeadRelease, RoleState};
 use crate::sync::{Ordering, load_slot};
@@ -116,7 +116,8 @@ impl<T: Pod> Mpmc<'_, T> {
             // Release store of "idle"; Relaxed for the rest, frozen (dead).
             let len = record.intent_len.load(Ordering::Acquire).min(self.capacity);
             let pos = record.intent_pos.load(Ordering::Relaxed);
-            let role = super::Role::from_word(record.role.load(Ordering::Relaxed));
+            let role_word = record.role.load(Ordering::Relaxed);
+            let role = Role::from_word(role_word);
             // A position a live participant's intent still names may be that
             // participant's claim: leave the whole record (intent included)
             // to a later repair, or the dead claim would be forgotten.
@@ -149,7 +150,11 @@ impl<T: Pod> Mpmc<'_, T> {
             record.intent_len.store(0, Ordering::Relaxed);
             match record.claim.release_dead(claim) {
                 DeadRelease::Held => {
-                    if let Some(role) = role {
+                    // Only a tenure that joined its count leaves it: one
+                    // killed between its claim and its join never counted.
+                    if let Some(role) = role
+                        && role_word == joined_role_word(claim.generation, role)
+                    {
                         leave(self.count_word(role));
                     }
                     report.dead += 1;
@@ -212,7 +217,7 @@ impl<T: Pod> Mpmc<'_, T> {
         (0..self.participants).filter(|&j| alive.get(j)).any(|j| {
             let record = self.record(j);
             // Relaxed: diagnostics-grade read of another participant's role.
-            if record.role.load(Ordering::Relaxed) != role as u32 {
+            if Role::from_word(record.role.load(Ordering::Relaxed)) != Some(role) {
                 return false;
             }
             // SYNC POINT mpmc idle: Acquire, so "idle" implies its publishes

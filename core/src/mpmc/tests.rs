@@ -454,3 +454,45 @@ fn handles_are_send() {
     static_assertions::assert_impl_all!(Mpmc<'static, u64>: Send, Sync, Copy);
     static_assertions::assert_not_impl_any!(Sender<'static, u64, W>: Clone);
 }
+
+/// A participant killed between claiming its record and joining its side's
+/// count never counted: the repair frees its record but leaves the count
+/// alone, so the live sender still counts and receivers do not see the
+/// senders' side closed. (The record last held a sender, so its role word
+/// still says "sender", of the previous tenure.)
+#[test]
+fn a_tenure_killed_before_joining_leaves_the_counts_alone() {
+    let mut r = region();
+    let ring = Mpmc::<u64>::init(r.as_uninit_mut(), 8, 3).unwrap();
+    let live = ring.register_sender(101, waiter()).unwrap();
+    let earlier = ring.register_sender(150, waiter()).unwrap();
+    let record = earlier.record();
+    drop(earlier);
+    assert_eq!(ring.senders(), 1);
+    // Process 200 wins the record's claim and is killed before its join.
+    let generation = ring.record(record).claim.claim(200).unwrap();
+    assert_eq!(ring.senders(), 1, "it never joined");
+    let report = ring
+        .repair(1, &waiter(), |c| c.pid != 200, |_: u64| {})
+        .unwrap();
+    assert_eq!(report.dead, 1, "its record is freed");
+    assert_eq!(
+        ring.participant(record).unwrap().state,
+        RoleState::Closed(Claim {
+            pid: 200,
+            generation
+        })
+    );
+    assert_eq!(ring.senders(), 1, "the live sender still counts");
+    assert!(!ring.senders_closed());
+    // A registered sender's repair still leaves the count.
+    let dying = ring.register_sender(300, waiter()).unwrap();
+    assert_eq!(ring.senders(), 2);
+    core::mem::forget(dying);
+    let report = ring
+        .repair(1, &waiter(), |c| c.pid != 300, |_: u64| {})
+        .unwrap();
+    assert_eq!((report.dead, ring.senders()), (1, 1));
+    drop(live);
+    assert!(ring.senders_closed());
+}

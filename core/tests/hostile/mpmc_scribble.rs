@@ -177,7 +177,10 @@ impl<T: Elem> MpmcLive<'_, T> {
             .write_u32(record + moff::CLAIM, (generation << 2) | 1);
         self.region
             .write_u32(record + moff::PID, self.rng.next_u32() | 1);
-        self.region.write_u32(record + moff::ROLE, role);
+        // The role word of a tenure that joined its count: `generation << 2
+        // | role`.
+        self.region
+            .write_u32(record + moff::ROLE, (generation << 2) | role);
         self.region.write_u32(record + moff::INTENT_POS, pos);
         self.region.write_u32(record + moff::INTENT_LEN, len);
         self.region.write_u32(at, pos.wrapping_add(len));
