@@ -57,6 +57,7 @@ pub mod named;
 pub mod pipe;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod raw;
+pub mod rendezvous;
 pub mod shm;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod signal;

@@ -142,6 +142,29 @@ impl Drop for UniqueName {
     }
 }
 
+/// `nobody` and `nogroup` on most distributions; any unprivileged ids do.
+pub const NOBODY: u32 = 65534;
+
+/// Drops this thread's credentials to `nobody` for good: supplementary
+/// groups first, then the group, then the user (after which the others
+/// could no longer be changed). On Linux credentials are per thread, and
+/// the checks below run on this thread.
+pub fn drop_to_nobody() {
+    rustix::thread::set_thread_groups(&[]).expect("drop supplementary groups");
+    let gid = rustix::process::Gid::from_raw(NOBODY);
+    rustix::thread::set_thread_res_gid(gid, gid, gid).expect("become nogroup");
+    let uid = rustix::process::Uid::from_raw(NOBODY);
+    rustix::thread::set_thread_res_uid(uid, uid, uid).expect("become nobody");
+    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
+    assert_eq!(rustix::process::getegid().as_raw(), NOBODY);
+    // No way back: root's uid cannot be taken again.
+    assert_eq!(
+        rustix::thread::set_thread_uid(rustix::process::Uid::ROOT),
+        Err(rustix::io::Errno::PERM),
+        "the drop is permanent"
+    );
+}
+
 /// Polls `condition` every millisecond until it holds; panics naming `what`
 /// after `limit` (a watchdog, not a timing assertion: the limit is far above
 /// the expected time).

@@ -22,12 +22,11 @@ use annulus_linux::named::{
     MpmcRing, NamedFrameRing, NamedSemaphore, NamedSemaphoreSet, OpenError, SpscRing,
 };
 use annulus_linux::shm::SharedMemory;
-use annulus_process_tests::{CHILD_NAME, ChildGuard, UniqueName, child_name, child_role};
+use annulus_process_tests::{
+    CHILD_NAME, ChildGuard, NOBODY, UniqueName, child_name, child_role, drop_to_nobody,
+};
 use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 
-/// `nobody` and `nogroup` on most distributions; any unprivileged ids do.
-const NOBODY: u32 = 65534;
 /// Watchdog for the child; never a timing assertion.
 const WATCHDOG: Duration = Duration::from_secs(60);
 
@@ -118,26 +117,6 @@ fn another_users_objects_are_refused() {
     assert_eq!(
         SpscRing::<u64>::open(&names.childs).unwrap_err(),
         OpenError::Shm(ShmError::NotOwner { uid: NOBODY })
-    );
-}
-
-/// Drops this thread's credentials to `nobody` for good: supplementary
-/// groups first, then the group, then the user (after which the others
-/// could no longer be changed). On Linux credentials are per thread, and
-/// the checks below run on this thread.
-fn drop_to_nobody() {
-    rustix::thread::set_thread_groups(&[]).expect("drop supplementary groups");
-    let gid = Gid::from_raw(NOBODY);
-    rustix::thread::set_thread_res_gid(gid, gid, gid).expect("become nogroup");
-    let uid = Uid::from_raw(NOBODY);
-    rustix::thread::set_thread_res_uid(uid, uid, uid).expect("become nobody");
-    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
-    assert_eq!(rustix::process::getegid().as_raw(), NOBODY);
-    // No way back: root's uid cannot be taken again.
-    assert_eq!(
-        rustix::thread::set_thread_uid(Uid::ROOT),
-        Err(Errno::PERM),
-        "the drop is permanent"
     );
 }
 

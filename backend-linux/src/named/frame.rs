@@ -13,9 +13,9 @@ use annulus::spsc::InitOptions;
 
 use super::registry::{Claimed, HeldRole, RoleError, claim_role};
 use super::watch::Deadline;
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
 use crate::liveness::claim_is_alive;
+use crate::{Futex, SharedMemory};
 
 /// A [`FrameRing`] of `capacity` bytes in `/dev/shm/annulus.<name>`: one
 /// writer and one reader, in any processes, exchanging frames (a header with
@@ -88,12 +88,29 @@ impl NamedFrameRing {
     ///
     /// As [`NamedFrameRing::create`].
     pub fn create_with_mode(name: &str, capacity: u32, mode: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Name(name, mode), capacity)
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](NamedFrameRing::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`NamedFrameRing::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedFrameRing::create`], without the name errors.
+    pub fn create_anonymous(capacity: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, capacity)
+    }
+
+    fn create_in(place: Create<'_>, capacity: u32) -> Result<Self, CreateError> {
         let size = FrameRing::layout(capacity)?.size;
         let options = InitOptions {
             schema: None,
             creator_pid: my_pid(),
         };
-        let (named, ring) = Named::create(name, size, mode, |ptr, len| {
+        let (named, ring) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping of `len` bytes that nothing else in
             // this process touches; it lives in `named` beside the view.
             unsafe { FrameRing::init_raw(ptr, len, capacity, options) }
@@ -117,8 +134,25 @@ impl NamedFrameRing {
     ///
     /// As [`NamedFrameRing::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`NamedFrameRing::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedFrameRing::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
         let header = FrameRing::layout(MIN_CAPACITY).map_or(0, |l| l.body_offset);
-        let (named, ring) = Named::open(name, allowed_mode, header, |ptr, len| {
+        let (named, ring) = Named::open(place, header, |ptr, len| {
             // SAFETY: a fresh mapping, touched in this process only through
             // the view; it lives in `named` beside the view.
             unsafe { FrameRing::attach_raw(ptr, len, None) }

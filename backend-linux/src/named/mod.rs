@@ -32,6 +32,15 @@
 //! | semaphore set | `semget`/`semop` | [`NamedSemaphoreSet`] |
 //! | message queue | `mq_open`, `msgget` | `NamedMessageQueue` (x86_64, aarch64) |
 //!
+//! # Without a name
+//!
+//! Each kind also has `create_anonymous`, which lays the object into a
+//! sealed memfd with no name in `/dev/shm`, and `from_memory`, which opens
+//! one received from a peer: hand [`Named::memory`] to a child or, with a
+//! uid check on both sides, to an unrelated process over a
+//! [`rendezvous`](crate::rendezvous) socket. Only processes given the fd
+//! can map it, and none can resize it.
+//!
 //! The shortest form, a ring created in process A and opened in process B:
 //!
 //! ```
@@ -174,33 +183,42 @@ impl From<ShmError> for OpenError {
     }
 }
 
+impl From<AttachError> for OpenError {
+    fn from(e: AttachError) -> Self {
+        OpenError::Attach(e)
+    }
+}
+
 /// The shared memory and mapping behind a named object.
 #[derive(Debug)]
 pub struct Named {
     name: heapless::String<{ crate::shm::MAX_NAME_LEN }>,
     /// Which object, whatever mapping of it: the registry's key.
     id: ObjectId,
-    /// Kept open so the object's pages stay referenced.
-    _shm: SharedMemory,
+    /// Kept open so the object's pages stay referenced, and to hand to a
+    /// peer (anonymous memory).
+    shm: SharedMemory,
     /// Shared with the bridge threads of [`Readiness`] fds, which must keep
     /// the memory mapped for as long as they run, however long that is.
     mapping: Arc<Mapping>,
 }
 
 impl Named {
-    /// Creates `/dev/shm/annulus.<name>` of `len` bytes with `mode`, maps
-    /// it, and runs `init` over the mapping. Unlinks the object again if
-    /// `init` fails.
+    /// Creates the memory `place` says, of `len` bytes, maps it, and runs
+    /// `init` over the mapping. Unlinks a named object again if `init`
+    /// fails.
     pub(crate) fn create<V, E>(
-        name: &str,
+        place: Create<'_>,
         len: usize,
-        mode: u32,
         init: impl FnOnce(NonNull<u8>, usize) -> Result<V, E>,
     ) -> Result<(Named, V), CreateError>
     where
         CreateError: From<E>,
     {
-        let shm = SharedMemory::create(name, len, mode)?;
+        let (shm, name) = match place {
+            Create::Name(name, mode) => (SharedMemory::create(name, len, mode)?, name),
+            Create::Anonymous => (SharedMemory::anonymous("annulus", len)?, ""),
+        };
         let result = object_id(&shm)
             .and_then(|id| Ok((id, shm.map()?)))
             .map_err(CreateError::Shm)
@@ -209,70 +227,83 @@ impl Named {
                 Ok((id, mapping, view))
             });
         match result {
-            Ok((id, mapping, view)) => Ok((
-                Named {
-                    name: stored_name(name),
-                    id,
-                    _shm: shm,
-                    mapping: Arc::new(mapping),
-                },
-                view,
-            )),
+            Ok((id, mapping, view)) => Ok((Named::new(name, id, shm, mapping), view)),
             Err(e) => {
-                let _ = SharedMemory::unlink(name);
+                if !name.is_empty() {
+                    let _ = SharedMemory::unlink(name);
+                }
                 Err(e)
             }
         }
     }
 
-    /// Opens `/dev/shm/annulus.<name>` (owned by us, no mode bits beyond
-    /// `allowed_mode`, at least `min_len` bytes), maps it and runs `attach`
-    /// over the mapping, retrying while the creator is not done.
+    /// Opens the memory `place` says (a named object: owned by us, no mode
+    /// bits beyond the allowed ones, at least `min_len` bytes), maps it and
+    /// runs `attach` over the mapping, retrying while the creator is not
+    /// done.
     pub(crate) fn open<V>(
+        place: Open<'_>,
+        min_len: usize,
+        attach: impl Fn(NonNull<u8>, usize) -> Result<V, AttachError>,
+    ) -> Result<(Named, V), OpenError> {
+        match place {
+            Open::Name(name, allowed_mode) => Named::open_name(name, allowed_mode, min_len, attach),
+            Open::Memory(shm) => {
+                if shm.len() < min_len {
+                    return Err(OpenError::Shm(ShmError::TooSmall {
+                        len: shm.len() as u64,
+                        needed: min_len as u64,
+                    }));
+                }
+                let id = object_id(&shm)?;
+                let mapping = shm.map()?;
+                let view = patiently(|| Ok(Some(attach(mapping.ptr(), mapping.len())?)))?;
+                Ok((Named::new("", id, shm, mapping), view))
+            }
+        }
+    }
+
+    fn open_name<V>(
         name: &str,
         allowed_mode: u32,
         min_len: usize,
         attach: impl Fn(NonNull<u8>, usize) -> Result<V, AttachError>,
     ) -> Result<(Named, V), OpenError> {
-        let start = std::time::Instant::now();
-        let mut pause = Duration::from_micros(50);
-        loop {
-            let retry = match SharedMemory::open(name, allowed_mode, min_len) {
-                // Created but not sized yet. The creator sizes the object
-                // with one `ftruncate` from 0, so any other short size is
-                // final: another, smaller kind of object.
-                Err(ShmError::TooSmall { len: 0, .. }) => true,
-                Err(e) => return Err(e.into()),
-                Ok(shm) => {
-                    let id = object_id(&shm)?;
-                    let mapping = shm.map()?;
-                    match attach(mapping.ptr(), mapping.len()) {
-                        Ok(view) => {
-                            let named = Named {
-                                name: stored_name(name),
-                                id,
-                                _shm: shm,
-                                mapping: Arc::new(mapping),
-                            };
-                            return Ok((named, view));
-                        }
-                        Err(AttachError::NotReady) => true,
-                        Err(e) => return Err(OpenError::Attach(e)),
-                    }
-                }
-            };
-            debug_assert!(retry);
-            if start.elapsed() >= OPEN_PATIENCE {
-                return Err(OpenError::NotReady);
+        patiently(|| match SharedMemory::open(name, allowed_mode, min_len) {
+            // Created but not sized yet. The creator sizes the object with
+            // one `ftruncate` from 0, so any other short size is final:
+            // another, smaller kind of object.
+            Err(ShmError::TooSmall { len: 0, .. }) => Err(AttachError::NotReady.into()),
+            Err(e) => Err(e.into()),
+            Ok(shm) => {
+                let id = object_id(&shm)?;
+                let mapping = shm.map()?;
+                let view = attach(mapping.ptr(), mapping.len())?;
+                Ok(Some((Named::new(name, id, shm, mapping), view)))
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+        })
+    }
+
+    fn new(name: &str, id: ObjectId, shm: SharedMemory, mapping: Mapping) -> Named {
+        Named {
+            name: stored_name(name),
+            id,
+            shm,
+            mapping: Arc::new(mapping),
         }
     }
 
-    /// The object's name (without the `annulus.` prefix).
+    /// The object's name (without the `annulus.` prefix); empty for
+    /// anonymous memory.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The memory: for anonymous memory, a sealed memfd to hand to a peer
+    /// with [`Connection::offer`](crate::rendezvous::Connection::offer) (or
+    /// to a child); the peer opens it with the kind's `from_memory`.
+    pub fn memory(&self) -> &SharedMemory {
+        &self.shm
     }
 
     /// The object's identity (device and inode), the same for every mapping
@@ -292,12 +323,54 @@ impl Named {
     }
 
     /// Removes the name from `/dev/shm`; this and other mappings stay valid.
+    /// Anonymous memory has no name: nothing to do.
     ///
     /// # Errors
     ///
     /// As [`SharedMemory::unlink`].
     pub fn unlink(&self) -> Result<(), ShmError> {
+        if self.name.is_empty() {
+            return Ok(());
+        }
         SharedMemory::unlink(&self.name)
+    }
+}
+
+/// Where a new object's memory comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Create<'a> {
+    /// `/dev/shm/annulus.<name>` with these permission bits.
+    Name(&'a str, u32),
+    /// A sealed memfd without a name, to pass to peers.
+    Anonymous,
+}
+
+/// Where an existing object's memory is.
+#[derive(Debug)]
+pub(crate) enum Open<'a> {
+    /// `/dev/shm/annulus.<name>`, with at most these permission bits.
+    Name(&'a str, u32),
+    /// Memory received from a peer (checked sealed on receipt).
+    Memory(SharedMemory),
+}
+
+/// Runs `step` until it returns a view, retrying with backoff for up to
+/// [`OPEN_PATIENCE`] while it answers `None` or "not ready" (a creator still
+/// initialising).
+fn patiently<V>(mut step: impl FnMut() -> Result<Option<V>, OpenError>) -> Result<V, OpenError> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match step() {
+            Ok(Some(view)) => return Ok(view),
+            Ok(None) | Err(OpenError::Attach(AttachError::NotReady)) => {}
+            Err(e) => return Err(e),
+        }
+        if start.elapsed() >= OPEN_PATIENCE {
+            return Err(OpenError::NotReady);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

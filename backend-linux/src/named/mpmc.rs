@@ -10,9 +10,9 @@ use annulus::mpmc::{
 
 use super::readiness::Readiness;
 use super::registry::{Claimed, RoleError, register_participant};
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
 use crate::liveness::claim_is_alive;
+use crate::{Futex, SharedMemory};
 
 /// An MPMC ring of `T` in `/dev/shm/annulus.<name>`, for many senders and
 /// receivers in many processes.
@@ -80,12 +80,29 @@ impl<T: Pod> MpmcRing<T> {
         participants: u32,
         mode: u32,
     ) -> Result<Self, CreateError> {
+        Self::create_in(Create::Name(name, mode), capacity, participants)
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](MpmcRing::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`MpmcRing::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`MpmcRing::create`], without the name errors.
+    pub fn create_anonymous(capacity: u32, participants: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, capacity, participants)
+    }
+
+    fn create_in(place: Create<'_>, capacity: u32, participants: u32) -> Result<Self, CreateError> {
         let size = Mpmc::<T>::layout(capacity, participants)?.size;
         let options = InitOptions {
             schema: None,
             creator_pid: my_pid(),
         };
-        let (named, ring) = Named::create(name, size, mode, |ptr, len| {
+        let (named, ring) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping that nothing else in this process
             // touches; it lives in `named` beside the view.
             unsafe { Mpmc::<T>::init_raw(ptr, len, capacity, participants, options) }
@@ -108,8 +125,25 @@ impl<T: Pod> MpmcRing<T> {
     ///
     /// As [`MpmcRing::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`MpmcRing::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`MpmcRing::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
         let header = Mpmc::<T>::layout(2, 1).map_or(0, |l| l.records_offset);
-        let (named, ring) = Named::open(name, allowed_mode, header, |ptr, len| {
+        let (named, ring) = Named::open(place, header, |ptr, len| {
             // SAFETY: a fresh mapping, touched in this process only through
             // the view; it lives in `named` beside the view.
             unsafe { Mpmc::<T>::attach_raw(ptr, len, Schema::of::<T>()) }

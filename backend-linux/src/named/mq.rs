@@ -15,10 +15,10 @@ pub use notify::{ArrivalSignal, NotifyError, deliver};
 
 use super::readiness::Readiness;
 use super::registry::{Claimed, RoleError, register_participant};
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
 use crate::liveness::{claim_is_alive, pid_is_alive};
 use crate::signal::RtSignal;
+use crate::{Futex, SharedMemory};
 
 /// A [`MessageQueue`] in `/dev/shm/annulus.<name>`: up to `max_messages`
 /// messages of at most `message_size` bytes, each with a priority and a
@@ -145,12 +145,43 @@ impl NamedMessageQueue {
         participants: u32,
         mode: u32,
     ) -> Result<Self, CreateError> {
+        Self::create_in(
+            Create::Name(name, mode),
+            max_messages,
+            message_size,
+            participants,
+        )
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](NamedMessageQueue::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`NamedMessageQueue::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedMessageQueue::create`], without the name errors.
+    pub fn create_anonymous(
+        max_messages: u32,
+        message_size: u32,
+        participants: u32,
+    ) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, max_messages, message_size, participants)
+    }
+
+    fn create_in(
+        place: Create<'_>,
+        max_messages: u32,
+        message_size: u32,
+        participants: u32,
+    ) -> Result<Self, CreateError> {
         let size = MessageQueue::layout(max_messages, message_size, participants)?.size;
         let options = InitOptions {
             schema: None,
             creator_pid: my_pid(),
         };
-        let (named, mq) = Named::create(name, size, mode, |ptr, len| {
+        let (named, mq) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping of `len` bytes that nothing else in
             // this process touches; it lives in `named` beside the view.
             unsafe {
@@ -179,9 +210,26 @@ impl NamedMessageQueue {
     ///
     /// As [`NamedMessageQueue::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`NamedMessageQueue::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedMessageQueue::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
         // The fixed header, whatever the geometry; attach checks the rest.
         let header = MessageQueue::layout(1, 1, 1).map_or(0, |l| l.records_offset);
-        let (named, mq) = Named::open(name, allowed_mode, header, |ptr, len| {
+        let (named, mq) = Named::open(place, header, |ptr, len| {
             // SAFETY: a fresh mapping, touched in this process only through
             // the view; it lives in `named` beside the view. Participant
             // records are held through `endpoint`, which keeps this process

@@ -11,9 +11,9 @@ use annulus::semaphore::{
 };
 
 use super::watch::Deadline;
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
 use crate::liveness::pid_is_alive;
+use crate::{Futex, SharedMemory};
 
 /// A [`RobustSemaphoreSet`] in `/dev/shm/annulus.<name>`: a System V
 /// semaphore set whose undo operations (`SEM_UNDO`) are given back when the
@@ -89,12 +89,34 @@ impl NamedRobustSemaphoreSet {
         holders: u32,
         mode: u32,
     ) -> Result<Self, CreateError> {
+        Self::create_in(Create::Name(name, mode), initial, max, holders)
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](NamedRobustSemaphoreSet::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`NamedRobustSemaphoreSet::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedRobustSemaphoreSet::create`], without the name errors.
+    pub fn create_anonymous(initial: &[u32], max: u32, holders: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, initial, max, holders)
+    }
+
+    fn create_in(
+        place: Create<'_>,
+        initial: &[u32],
+        max: u32,
+        holders: u32,
+    ) -> Result<Self, CreateError> {
         let count = u32::try_from(initial.len()).unwrap_or(u32::MAX);
         let size = RobustSemaphoreSet::layout(count, holders)?.size;
         let options = InitOptions {
             creator_pid: my_pid(),
         };
-        let (named, set) = Named::create(name, size, mode, |ptr, len| {
+        let (named, set) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping that nothing else in this process
             // touches; it lives in `named` beside the view.
             unsafe { RobustSemaphoreSet::init_raw(ptr, len, initial, max, holders, options) }
@@ -117,9 +139,26 @@ impl NamedRobustSemaphoreSet {
     ///
     /// As [`NamedRobustSemaphoreSet::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`NamedRobustSemaphoreSet::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedRobustSemaphoreSet::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
         // The smallest set: the fixed header and one record.
         let size = RobustSemaphoreSet::region_size(1, 1);
-        let (named, set) = Named::open(name, allowed_mode, size, |ptr, len| {
+        let (named, set) = Named::open(place, size, |ptr, len| {
             // SAFETY: a fresh mapping, touched in this process only through
             // the view; it lives in `named` beside the view.
             unsafe { RobustSemaphoreSet::attach_raw(ptr, len) }

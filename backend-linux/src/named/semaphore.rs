@@ -5,8 +5,8 @@
 use annulus::semaphore::{InitOptions, Semaphore};
 
 use super::readiness::Readiness;
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
+use crate::{Futex, SharedMemory};
 
 /// A counting semaphore in `/dev/shm/annulus.<name>`, like `sem_open`.
 ///
@@ -70,10 +70,27 @@ impl NamedSemaphore {
         max: u32,
         mode: u32,
     ) -> Result<Self, CreateError> {
+        Self::create_in(Create::Name(name, mode), initial, max)
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](NamedSemaphore::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`NamedSemaphore::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphore::create`], without the name errors.
+    pub fn create_anonymous(initial: u32, max: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, initial, max)
+    }
+
+    fn create_in(place: Create<'_>, initial: u32, max: u32) -> Result<Self, CreateError> {
         let options = InitOptions {
             creator_pid: my_pid(),
         };
-        let (named, sem) = Named::create(name, Semaphore::region_size(), mode, |ptr, len| {
+        let (named, sem) = Named::create(place, Semaphore::region_size(), |ptr, len| {
             // SAFETY: a fresh mapping that nothing else in this process
             // touches; it lives in `named` beside the view.
             unsafe { Semaphore::init_raw(ptr, len, initial, max, options, Futex) }
@@ -96,12 +113,28 @@ impl NamedSemaphore {
     ///
     /// As [`NamedSemaphore::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
-        let (named, sem) =
-            Named::open(name, allowed_mode, Semaphore::region_size(), |ptr, len| {
-                // SAFETY: a fresh mapping, touched in this process only through
-                // the view; it lives in `named` beside the view.
-                unsafe { Semaphore::attach_raw(ptr, len, Futex) }
-            })?;
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`NamedSemaphore::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphore::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
+        let (named, sem) = Named::open(place, Semaphore::region_size(), |ptr, len| {
+            // SAFETY: a fresh mapping, touched in this process only through
+            // the view; it lives in `named` beside the view.
+            unsafe { Semaphore::attach_raw(ptr, len, Futex) }
+        })?;
         Ok(NamedSemaphore { sem, named })
     }
 

@@ -4,8 +4,8 @@
 
 use annulus::semaphore::{InitOptions, SemaphoreSet};
 
-use super::{CreateError, DEFAULT_MODE, Named, OpenError, my_pid};
-use crate::Futex;
+use super::{Create, CreateError, DEFAULT_MODE, Named, Open, OpenError, my_pid};
+use crate::{Futex, SharedMemory};
 
 /// A [`SemaphoreSet`] in `/dev/shm/annulus.<name>`, like System V's
 /// `semget`: up to [`MAX_COUNTERS`](annulus::semaphore::MAX_COUNTERS)
@@ -84,12 +84,29 @@ impl NamedSemaphoreSet {
         max: u32,
         mode: u32,
     ) -> Result<Self, CreateError> {
+        Self::create_in(Create::Name(name, mode), initial, max)
+    }
+
+    /// Creates the object in anonymous memory, a sealed memfd with no
+    /// name in `/dev/shm`: hand [`Named::memory`] (through
+    /// [`named`](NamedSemaphoreSet::named)) to a peer over a
+    /// [`rendezvous`](crate::rendezvous) or to a child, which opens it with
+    /// [`NamedSemaphoreSet::from_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphoreSet::create`], without the name errors.
+    pub fn create_anonymous(initial: &[u32], max: u32) -> Result<Self, CreateError> {
+        Self::create_in(Create::Anonymous, initial, max)
+    }
+
+    fn create_in(place: Create<'_>, initial: &[u32], max: u32) -> Result<Self, CreateError> {
         let count = u32::try_from(initial.len()).unwrap_or(u32::MAX);
         let size = SemaphoreSet::layout(count)?.size;
         let options = InitOptions {
             creator_pid: my_pid(),
         };
-        let (named, set) = Named::create(name, size, mode, |ptr, len| {
+        let (named, set) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping that nothing else in this process
             // touches; it lives in `named` beside the view.
             unsafe { SemaphoreSet::init_raw(ptr, len, initial, max, options, Futex) }
@@ -114,9 +131,26 @@ impl NamedSemaphoreSet {
     ///
     /// As [`NamedSemaphoreSet::open`].
     pub fn open_with_mode(name: &str, allowed_mode: u32) -> Result<Self, OpenError> {
+        Self::open_in(Open::Name(name, allowed_mode))
+    }
+
+    /// Opens the object in memory received from a peer (a sealed memfd,
+    /// checked on receipt by
+    /// [`Connection::receive`](crate::rendezvous::Connection::receive)),
+    /// created there with [`NamedSemaphoreSet::create_anonymous`]. The memory is
+    /// untrusted as a named object's is: attach checks every field.
+    ///
+    /// # Errors
+    ///
+    /// As [`NamedSemaphoreSet::open`], without the name errors.
+    pub fn from_memory(memory: SharedMemory) -> Result<Self, OpenError> {
+        Self::open_in(Open::Memory(memory))
+    }
+
+    fn open_in(place: Open<'_>) -> Result<Self, OpenError> {
         // Every set is one fixed-size header, whatever its count.
         let size = SemaphoreSet::region_size(1);
-        let (named, mut set) = Named::open(name, allowed_mode, size, |ptr, len| {
+        let (named, mut set) = Named::open(place, size, |ptr, len| {
             // SAFETY: a fresh mapping, touched in this process only through
             // the view; it lives in `named` beside the view.
             unsafe { SemaphoreSet::attach_raw(ptr, len, Futex) }
