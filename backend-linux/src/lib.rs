@@ -58,6 +58,8 @@ pub mod pipe;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod raw;
 pub mod rendezvous;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub mod sched;
 pub mod shm;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod signal;

@@ -9,6 +9,7 @@
 
 use annulus::claim::Claim;
 use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use rustix::time::Timespec;
@@ -20,23 +21,24 @@ pub fn pid_is_alive(pid: u32) -> bool {
         return true;
     };
     match pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(fd) => {
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            let now = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            match poll(&mut fds, Some(&now)) {
-                // Readable: the process has exited.
-                Ok(n) => n == 0,
-                // Cannot tell: do not declare it dead.
-                Err(_) => true,
-            }
-        }
+        Ok(fd) => !pidfd_has_exited(fd.as_fd()),
         Err(Errno::SRCH) => false,
         // EMFILE, ENOMEM, ...: cannot tell, so not dead.
         Err(_) => true,
     }
+}
+
+/// Whether the process `pidfd` refers to has exited (its pidfd is
+/// readable), without waiting. A pidfd names one process for good: unlike
+/// a pid, it never comes to name another. `false` if it cannot tell.
+pub fn pidfd_has_exited(pidfd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Readable: the process has exited. An error: cannot tell, so not dead.
+    matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
 }
 
 /// [`pid_is_alive`] for a role or participant claim.

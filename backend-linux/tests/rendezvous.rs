@@ -217,3 +217,24 @@ fn every_named_kind_lives_in_anonymous_memory_and_opens_from_an_offer() {
         Err(OpenError::Attach(_))
     ));
 }
+
+#[test]
+fn the_peer_pidfd_names_the_peer_process() {
+    use std::os::fd::AsRawFd;
+    let (a, _b) = Connection::pair().unwrap();
+    let pidfd = match a.peer_pidfd() {
+        Ok(fd) => fd,
+        Err(RendezvousError::Os(Errno::NOPROTOOPT)) => {
+            eprintln!("kernel older than 6.5: no SO_PEERPIDFD");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .map(|p| p.trim().parse::<u32>().unwrap());
+    assert_eq!(pid, Some(std::process::id()));
+    assert!(!annulus_linux::liveness::pidfd_has_exited(pidfd.as_fd()));
+}

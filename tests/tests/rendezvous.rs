@@ -9,11 +9,13 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use annulus::mq::RecvOptions;
+use annulus_linux::liveness::pidfd_has_exited;
 use annulus_linux::named::NamedMessageQueue;
 use annulus_linux::rendezvous::{Address, Allow, Connection, Listener, RendezvousError};
 use annulus_process_tests::{
-    CHILD_NAME, ChildGuard, NOBODY, child_name, child_role, drop_to_nobody,
+    CHILD_NAME, ChildGuard, NOBODY, child_name, child_role, drop_to_nobody, wait_until,
 };
+use rustix::fd::AsFd;
 
 /// Watchdog for every wait and every child; never a timing assertion.
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -64,6 +66,9 @@ fn a_queue_without_a_name_reaches_an_allowed_process() {
     let conn = listener.accept(Allow::SameUser, Some(WATCHDOG)).unwrap();
     // The kernel names the connecting process: the child, not a stranger.
     assert_eq!(conn.peer().pid, child.id());
+    // And a pidfd for it, which can never name another process.
+    let pidfd = conn.peer_pidfd().unwrap();
+    assert!(!pidfd_has_exited(pidfd.as_fd()));
     let mq = NamedMessageQueue::create_anonymous(16, 8, 2).unwrap();
     assert_eq!(mq.named().name(), "", "no name in /dev/shm");
     conn.offer(mq.named().memory(), JOB_QUEUE, &[]).unwrap();
@@ -72,6 +77,9 @@ fn a_queue_without_a_name_reaches_an_allowed_process() {
         let ty = NonZeroU32::new(1).unwrap();
         tx.send(&seq.to_le_bytes(), 0, ty, Some(WATCHDOG)).unwrap();
     }
+    wait_until("the child exits", WATCHDOG, || {
+        pidfd_has_exited(pidfd.as_fd())
+    });
     child.wait_success(WATCHDOG).unwrap();
     assert_eq!(mq.stats().unwrap().messages, 0, "the child took them all");
 }

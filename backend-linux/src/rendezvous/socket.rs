@@ -191,6 +191,20 @@ impl Connection {
         self.peer
     }
 
+    /// A pidfd for the peer process (`SO_PEERPIDFD`, Linux 6.5): unlike
+    /// the pid in [`Connection::peer`], it cannot come to name another
+    /// process once the peer exits. Poll it (readable when the peer exits)
+    /// or ask [`pidfd_has_exited`](crate::liveness::pidfd_has_exited).
+    ///
+    /// # Errors
+    ///
+    /// [`RendezvousError::Os`]: `ENOPROTOOPT` before Linux 6.5, `ESRCH`
+    /// if the peer has been reaped already.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    pub fn peer_pidfd(&self) -> Result<OwnedFd, RendezvousError> {
+        Ok(crate::raw::socket::peer_pidfd(self.fd.as_fd())?)
+    }
+
     /// The socket (for an `epoll` loop: readable when an offer arrives).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -13,6 +13,11 @@
 //! back to rustix once rustix wraps it. Adding a call means adding it here,
 //! with its `# References`, its structure checks and a unit test.
 //!
+//! Besides the signal calls below, [`sched`] has `sched_setscheduler`,
+//! `sched_getscheduler` and `sched_getparam` (rustix 1.1 has affinity but
+//! no scheduling policy), and [`socket`] has the one `getsockopt` rustix
+//! 1.1 does not wrap, `SO_PEERPIDFD`.
+//!
 //! rustix 1.1 has `kill`, `pidfd_send_signal` without a `siginfo`, `poll` and
 //! `read`, and [`crate::signal`] uses those. It has no `signalfd4`, no
 //! `rt_sigqueueinfo`, `rt_tgsigqueueinfo` or `tgkill`, and no
@@ -37,6 +42,9 @@
 //!   calling conventions used below.
 
 #![allow(unsafe_code)]
+
+pub(crate) mod sched;
+pub(crate) mod socket;
 
 use annulus::bytemuck;
 use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd};
@@ -248,6 +256,58 @@ unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize) -> usize
             in("x1") a1,
             in("x2") a2,
             in("x3") a3,
+            options(nostack, preserves_flags),
+        );
+    }
+    ret
+}
+
+/// A system call with five arguments.
+///
+/// # Safety
+///
+/// As for [`syscall4`].
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as in `syscall4`, with the fifth argument in r8.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as usize => ret,
+            in("rdi") a0,
+            in("rsi") a1,
+            in("rdx") a2,
+            in("r10") a3,
+            in("r8") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack, preserves_flags),
+        );
+    }
+    ret
+}
+
+/// A system call with five arguments.
+///
+/// # Safety
+///
+/// As for [`syscall4`].
+#[cfg(target_arch = "aarch64")]
+#[inline]
+unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as in `syscall4`, with the fifth argument in x4.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") nr as usize,
+            inlateout("x0") a0 => ret,
+            in("x1") a1,
+            in("x2") a2,
+            in("x3") a3,
+            in("x4") a4,
             options(nostack, preserves_flags),
         );
     }
