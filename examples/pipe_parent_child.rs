@@ -50,6 +50,9 @@ fn parent() {
         let options = InitOptions {
             schema: None,
             creator_pid: std::process::id(),
+            // Both ends sleep on the futex, which has the heavy barrier:
+            // writes and reads skip the fence of the wake-up protocol.
+            asymmetric_wake: true,
         };
         (
             Spsc::<u8>::init_raw(map.ptr(), text_len, TEXT_CAPACITY, options).unwrap(),

@@ -40,6 +40,17 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 pub struct Futex;
 
 impl Wait for Futex {
+    /// Registers this process for `membarrier` global expedited barriers
+    /// (once); `false` on a kernel without them.
+    fn prepare_light_notify(&self) -> bool {
+        crate::membarrier::register()
+    }
+
+    /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`.
+    fn heavy_barrier(&self) -> bool {
+        crate::membarrier::global_barrier()
+    }
+
     fn now(&self) -> u64 {
         let t = clock_gettime(ClockId::Monotonic);
         // Monotonic time is non-negative and far below u64::MAX nanoseconds.

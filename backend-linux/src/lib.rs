@@ -52,6 +52,7 @@ mod futex;
 #[cfg(feature = "std")]
 pub mod inspect;
 pub mod liveness;
+mod membarrier;
 #[cfg(feature = "std")]
 pub mod named;
 pub mod pipe;

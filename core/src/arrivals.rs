@@ -42,7 +42,7 @@
 //! assert!(seen);
 //! ```
 
-use crate::event::EventCount;
+use crate::event::{EventCount, WakeMode};
 use crate::wait::{Wait, WaitResult};
 
 /// A structure whose arrivals can be watched without receiving.
@@ -62,11 +62,17 @@ pub trait Arrivals {
 #[derive(Clone, Copy, Debug)]
 pub struct ArrivalEvent<'a> {
     event: &'a EventCount,
+    /// The watcher's part: a sleeper's, with the heavy barrier on a ring
+    /// created for asymmetric wake-ups.
+    mode: WakeMode,
 }
 
 impl<'a> ArrivalEvent<'a> {
-    pub(crate) fn new(event: &'a EventCount) -> Self {
-        ArrivalEvent { event }
+    pub(crate) fn new(event: &'a EventCount, asymmetric: bool) -> Self {
+        ArrivalEvent {
+            event,
+            mode: WakeMode::sleeper(asymmetric),
+        }
     }
 
     /// One watch round: announces this thread as a sleeper, runs `look`,
@@ -84,7 +90,8 @@ impl<'a> ArrivalEvent<'a> {
         deadline: Option<u64>,
         look: impl FnOnce() -> bool,
     ) -> WaitResult {
-        self.event.announce_check_sleep(wait, deadline, look)
+        self.event
+            .announce_check_sleep_in(self.mode, wait, deadline, look)
     }
 
     /// Wakes every thread sleeping on the event, watchers and blocked
@@ -103,7 +110,10 @@ impl<T> Arrivals for crate::spsc::Spsc<'_, T> {
     }
 
     fn arrival_event(&self) -> ArrivalEvent<'_> {
-        ArrivalEvent::new(&self.hdr().events.0.data_ready)
+        ArrivalEvent::new(
+            &self.hdr().events.0.data_ready,
+            self.hdr().control.0.region.asymmetric_wake(),
+        )
     }
 }
 
@@ -113,7 +123,10 @@ impl<T> Arrivals for crate::mpmc::Mpmc<'_, T> {
     }
 
     fn arrival_event(&self) -> ArrivalEvent<'_> {
-        ArrivalEvent::new(&self.hdr().events.0.data_ready)
+        ArrivalEvent::new(
+            &self.hdr().events.0.data_ready,
+            self.hdr().control.0.region.asymmetric_wake(),
+        )
     }
 }
 
@@ -127,7 +140,10 @@ impl Arrivals for crate::mq::MessageQueue<'_> {
     }
 
     fn arrival_event(&self) -> ArrivalEvent<'_> {
-        ArrivalEvent::new(&self.hdr().events.0.data_ready)
+        ArrivalEvent::new(
+            &self.hdr().events.0.data_ready,
+            self.hdr().control.0.region.asymmetric_wake(),
+        )
     }
 }
 
@@ -138,7 +154,7 @@ impl<W> Arrivals for crate::semaphore::Semaphore<'_, W> {
     }
 
     fn arrival_event(&self) -> ArrivalEvent<'_> {
-        ArrivalEvent::new(&self.hdr().state.0.posted)
+        ArrivalEvent::new(&self.hdr().state.0.posted, false)
     }
 }
 

@@ -5,13 +5,14 @@
 use core::time::Duration;
 
 use crate::error::{PopError, PopTimeoutError, PushError, PushTimeoutError};
-use crate::event::EventCount;
+use crate::event::{EventCount, WakeMode};
 use crate::wait::{Wait, deadline_after};
 
-/// Pushes `value` with `try_push`, sleeping on `space_ready` while it
-/// reports `Full`. Every other outcome is final.
+/// Pushes `value` with `try_push`, sleeping on `space_ready` (as a waiter
+/// in `mode`) while it reports `Full`. Every other outcome is final.
 pub(crate) fn push<T, W: Wait>(
     space_ready: &EventCount,
+    mode: WakeMode,
     wait: &W,
     spin_limit: u32,
     timeout: Option<Duration>,
@@ -20,7 +21,7 @@ pub(crate) fn push<T, W: Wait>(
 ) -> Result<(), PushTimeoutError<T>> {
     let deadline = deadline_after(wait, timeout);
     let mut pending = Some(value);
-    let outcome = space_ready.wait_until(wait, spin_limit, deadline, || {
+    let outcome = space_ready.wait_until_in(mode, wait, spin_limit, deadline, || {
         let value = pending.take()?;
         match try_push(value, wait) {
             Ok(()) => Some(Ok(())),
@@ -47,6 +48,7 @@ pub(crate) fn push<T, W: Wait>(
 /// Pops with `try_pop`, sleeping on `data_ready` while it reports `Empty`.
 pub(crate) fn pop<T, W: Wait>(
     data_ready: &EventCount,
+    mode: WakeMode,
     wait: &W,
     spin_limit: u32,
     timeout: Option<Duration>,
@@ -54,7 +56,7 @@ pub(crate) fn pop<T, W: Wait>(
 ) -> Result<T, PopTimeoutError> {
     let deadline = deadline_after(wait, timeout);
     data_ready
-        .wait_until(wait, spin_limit, deadline, || match try_pop(wait) {
+        .wait_until_in(mode, wait, spin_limit, deadline, || match try_pop(wait) {
             Ok(v) => Some(Ok(v)),
             Err(PopError::Empty) => None,
             Err(PopError::Disconnected) => Some(Err(PopTimeoutError::Disconnected)),

@@ -25,9 +25,30 @@
 //!
 //! The notifier's cost when nobody sleeps is the fence and one load of a line
 //! that only changes when someone goes to sleep.
+//!
+//! # Asymmetric fences
+//!
+//! F2 is most of what a push costs across processes (it waits for the slot
+//! store's cache line). A ring created for asymmetric wake-ups moves that
+//! cost to the sleeper, which is about to make a system call anyway
+//! ([`WakeMode`]): a notifier whose process is registered
+//! ([`Wait::prepare_light_notify`]) replaces F2 with a compiler fence, and
+//! every waiter follows F1 with [`Wait::heavy_barrier`]
+//! (`membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` on Linux), which runs a
+//! full barrier on every running thread of every registered process. That
+//! barrier lands in the notifier somewhere: before its condition store (then
+//! the notifier's later `sleepers` load sees the increment, ordered before
+//! the barrier), between its store and its load (as F2 would), or after its
+//! load (then the store is visible when the barrier returns, and the
+//! waiter's re-check, after it, sees the condition). A notifier that is not
+//! registered keeps F2; a waiter that cannot run the barrier sleeps at most
+//! [`LIGHT_NOTIFY_FALLBACK_NS`] at a time. The pairing is the one of
+//! liburcu's and folly's asymmetric barriers; loom cannot model it (it has
+//! no barrier on other threads), so it is checked by the cross-process
+//! stress tests, and loom keeps checking the symmetric protocol.
 
-use crate::sync::{AtomicU32, Ordering, fence, spin_hint};
-use crate::wait::{Wait, WaitResult};
+use crate::sync::{AtomicU32, Ordering, compiler_fence, fence, spin_hint};
+use crate::wait::{LIGHT_NOTIFY_FALLBACK_NS, Wait, WaitResult};
 
 /// The event count's shared words: 8 bytes.
 #[repr(C)]
@@ -63,6 +84,46 @@ pub(crate) struct Events {
 /// wait, `None` means keep waiting.
 pub(crate) type Poll<R> = Option<R>;
 
+/// How one handle takes part in the protocol (see the module doc), fixed
+/// when it is claimed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WakeMode {
+    /// Notify with a compiler fence instead of F2.
+    light_notify: bool,
+    /// Run the heavy barrier after F1 (or sleep in fallback slices).
+    heavy_sleep: bool,
+}
+
+impl WakeMode {
+    /// Fences on both sides: every structure not created for asymmetric
+    /// wake-ups, and every repair or view-level notify.
+    pub(crate) const SYMMETRIC: WakeMode = WakeMode {
+        light_notify: false,
+        heavy_sleep: false,
+    };
+
+    /// The mode of a thread that only sleeps (a readiness watcher).
+    pub(crate) fn sleeper(asymmetric: bool) -> WakeMode {
+        WakeMode {
+            light_notify: false,
+            heavy_sleep: asymmetric,
+        }
+    }
+
+    /// The mode of a handle claimed with `wait` on a structure whose header
+    /// says whether it was created for asymmetric wake-ups.
+    pub(crate) fn for_handle<W: Wait>(asymmetric: bool, wait: &W) -> WakeMode {
+        if !asymmetric {
+            return WakeMode::SYMMETRIC;
+        }
+        WakeMode {
+            // Loom models the symmetric protocol only (module doc).
+            light_notify: !cfg!(loom) && wait.prepare_light_notify(),
+            heavy_sleep: true,
+        }
+    }
+}
+
 impl EventCount {
     pub(crate) fn new() -> Self {
         EventCount {
@@ -75,10 +136,23 @@ impl EventCount {
     /// condition true with a Release store (or stronger).
     #[inline]
     pub(crate) fn notify<W: Wait>(&self, wait: &W) {
-        // SYNC POINT event F2: orders the caller's condition store before
-        // the `sleepers` load below, against the waiter's F1 (see module doc).
-        fence(Ordering::SeqCst);
-        // Relaxed: the fence above gives the ordering.
+        self.notify_in(WakeMode::SYMMETRIC, wait);
+    }
+
+    /// [`EventCount::notify`] in `mode`.
+    #[inline]
+    pub(crate) fn notify_in<W: Wait>(&self, mode: WakeMode, wait: &W) {
+        if mode.light_notify {
+            // SYNC POINT event F2 (light): the compiler keeps the condition
+            // store before the `sleepers` load; the waiters' heavy barrier
+            // orders them in the hardware (module doc).
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SYNC POINT event F2: orders the caller's condition store before
+            // the `sleepers` load below, against the waiter's F1 (module doc).
+            fence(Ordering::SeqCst);
+        }
+        // Relaxed: the fence above (or the waiters' barrier) gives the order.
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.wake_sleepers(wait);
         }
@@ -103,6 +177,18 @@ impl EventCount {
         wait: &W,
         spin_limit: u32,
         deadline: Option<u64>,
+        poll: impl FnMut() -> Poll<R>,
+    ) -> Result<R, TimedOut> {
+        self.wait_until_in(WakeMode::SYMMETRIC, wait, spin_limit, deadline, poll)
+    }
+
+    /// [`EventCount::wait_until`] in `mode`.
+    pub(crate) fn wait_until_in<W: Wait, R>(
+        &self,
+        mode: WakeMode,
+        wait: &W,
+        spin_limit: u32,
+        deadline: Option<u64>,
         mut poll: impl FnMut() -> Poll<R>,
     ) -> Result<R, TimedOut> {
         for _ in 0..spin_limit {
@@ -120,7 +206,7 @@ impl EventCount {
             {
                 return Err(TimedOut);
             }
-            if let Some(r) = self.sleep_once(wait, deadline, &mut poll) {
+            if let Some(r) = self.sleep_once(mode, wait, deadline, &mut poll) {
                 return Ok(r);
             }
         }
@@ -132,6 +218,7 @@ impl EventCount {
     #[cold]
     fn sleep_once<W: Wait, R>(
         &self,
+        mode: WakeMode,
         wait: &W,
         deadline: Option<u64>,
         poll: &mut impl FnMut() -> Poll<R>,
@@ -139,7 +226,7 @@ impl EventCount {
         let mut ready = None;
         // Woken or timed out: either way the caller polls again and checks
         // its deadline against `now()`.
-        let _: WaitResult = self.announce_check_sleep(wait, deadline, || {
+        let _: WaitResult = self.announce_check_sleep_in(mode, wait, deadline, || {
             ready = poll();
             ready.is_none()
         });
@@ -154,11 +241,13 @@ impl EventCount {
     /// condition stores of every earlier notify are visible to `check`.
     /// `check` must read its condition after the fence, with Acquire loads
     /// if it hands data on (it runs after the `key` load, as the protocol
-    /// requires).
-    pub(crate) fn announce_check_sleep<W: Wait>(
+    /// requires). In `mode`, F1 may be followed by the heavy barrier, or
+    /// the sleep cut to a fallback slice (module doc).
+    pub(crate) fn announce_check_sleep_in<W: Wait>(
         &self,
+        mode: WakeMode,
         wait: &W,
-        deadline: Option<u64>,
+        mut deadline: Option<u64>,
         check: impl FnOnce() -> bool,
     ) -> WaitResult {
         // Relaxed: ordered by the fence that follows.
@@ -166,6 +255,13 @@ impl EventCount {
         // SYNC POINT event F1: orders the `sleepers` increment before the
         // condition re-check, against the notifier's F2 (see module doc).
         fence(Ordering::SeqCst);
+        // SYNC POINT event F1 (heavy): against light notifiers, a barrier
+        // in each of them (module doc). Without it, a notify may miss us:
+        // sleep a bounded slice, and the caller re-polls.
+        if mode.heavy_sleep && !wait.heavy_barrier() {
+            let slice_end = wait.now().saturating_add(LIGHT_NOTIFY_FALLBACK_NS);
+            deadline = Some(deadline.map_or(slice_end, |d| d.min(slice_end)));
+        }
         // SYNC POINT event bump: Acquire pairs with `wake_sleepers`.
         let key = self.seq.load(Ordering::Acquire);
         let result = if check() {

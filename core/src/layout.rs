@@ -162,9 +162,17 @@ pub(crate) struct RegionHeader {
     pub(crate) schema_hi: AtomicU32,
     /// Process id of the creator (0 when unknown, e.g. in-process use).
     pub(crate) creator_pid: AtomicU32,
+    /// Options of the structure: [`FLAG_ASYMMETRIC_WAKE`]; other bits zero
+    /// (and ignored).
+    pub(crate) flags: AtomicU32,
     /// Reserved, written as zero.
-    pub(crate) reserved: [AtomicU32; 4],
+    pub(crate) reserved: [AtomicU32; 3],
 }
+
+/// [`RegionHeader::flags`] bit: the ring was created for asymmetric
+/// wake-ups (its waiters run a heavy barrier before they sleep, so its
+/// notifiers may skip their fence; see `event.rs`).
+pub(crate) const FLAG_ASYMMETRIC_WAKE: u32 = 1;
 
 #[cfg(not(loom))]
 static_assertions::const_assert_eq!(core::mem::size_of::<RegionHeader>(), 64);
@@ -185,6 +193,7 @@ const _: () = {
     assert!(offset_of!(RegionHeader, schema_lo) == 36);
     assert!(offset_of!(RegionHeader, schema_hi) == 40);
     assert!(offset_of!(RegionHeader, creator_pid) == 44);
+    assert!(offset_of!(RegionHeader, flags) == 48);
 };
 
 /// Where a region's body starts and how large the region is.
@@ -219,6 +228,7 @@ pub(crate) struct HeaderFields {
     pub(crate) elem_align: u32,
     pub(crate) schema: Schema,
     pub(crate) creator_pid: u32,
+    pub(crate) flags: u32,
 }
 
 impl RegionHeader {
@@ -237,14 +247,18 @@ impl RegionHeader {
             schema_lo: AtomicU32::new(f.schema.0 as u32),
             schema_hi: AtomicU32::new((f.schema.0 >> 32) as u32),
             creator_pid: AtomicU32::new(f.creator_pid),
-            // Not `[const { .. }; 4]`: loom's `AtomicU32::new` is not const.
-            reserved: [
-                AtomicU32::new(0),
-                AtomicU32::new(0),
-                AtomicU32::new(0),
-                AtomicU32::new(0),
-            ],
+            flags: AtomicU32::new(f.flags),
+            // Not `[const { .. }; 3]`: loom's `AtomicU32::new` is not const.
+            reserved: [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)],
         }
+    }
+
+    /// Whether the creator asked for asymmetric wake-ups. Read when a
+    /// handle is claimed and kept in it: a peer that flips the bit later
+    /// changes nothing for handles already claimed.
+    pub(crate) fn asymmetric_wake(&self) -> bool {
+        // Relaxed: immutable after READY, see `check_identity`.
+        self.flags.load(Ordering::Relaxed) & FLAG_ASYMMETRIC_WAKE != 0
     }
 
     /// Marks the region ready: the creator's last write.

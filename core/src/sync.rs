@@ -14,6 +14,9 @@ use core::mem::{align_of, size_of};
 
 #[cfg(not(loom))]
 pub use core::sync::atomic::AtomicU32;
+/// A compiler-only fence (the light side of an asymmetric barrier; loom
+/// never takes that side, so the core one serves both builds).
+pub(crate) use core::sync::atomic::compiler_fence;
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{Ordering, fence};
 #[cfg(loom)]

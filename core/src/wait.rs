@@ -39,7 +39,33 @@ pub trait Wait {
 
     /// Wakes up to `count` sleepers on `word` (`u32::MAX`: all of them).
     fn wake(&self, word: &AtomicU32, count: u32);
+
+    /// Prepares this process to notify with a compiler fence only, on the
+    /// rings created for asymmetric wake-ups (whose waiters run
+    /// [`Wait::heavy_barrier`] before they sleep), and says whether it may.
+    /// On Linux: registers the process for
+    /// `MEMBARRIER_CMD_GLOBAL_EXPEDITED`. Called when a handle is claimed,
+    /// never on the fast path. The default, `false`, keeps the notifier's
+    /// full fence, which is always correct.
+    fn prepare_light_notify(&self) -> bool {
+        false
+    }
+
+    /// Runs a full memory barrier on every running thread of every process
+    /// that [`Wait::prepare_light_notify`] prepared, and on this one; says
+    /// whether it ran. On Linux: `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`.
+    /// A waiter on a ring created for asymmetric wake-ups runs it before it
+    /// sleeps; one that cannot (the default, `false`) sleeps in slices of
+    /// [`LIGHT_NOTIFY_FALLBACK_NS`] instead, re-checking after each.
+    fn heavy_barrier(&self) -> bool {
+        false
+    }
 }
+
+/// Longest sleep, in nanoseconds, of a waiter that cannot run
+/// [`Wait::heavy_barrier`] on a ring whose notifiers may be light: a notify
+/// it misses delays it by at most this much.
+pub const LIGHT_NOTIFY_FALLBACK_NS: u64 = 1_000_000;
 
 /// A source of monotonic time for [`Spin`].
 pub trait Clock {

@@ -175,6 +175,7 @@ fn init_ring(map: &Mapping, capacity: u32) -> Result<Spsc<'_, u64>, &'static str
     let options = InitOptions {
         schema: None,
         creator_pid: rustix::process::getpid().as_raw_pid() as u32,
+        asymmetric_wake: false,
     };
     // SAFETY: a fresh mapping of `map.len()` bytes, valid while `map` lives
     // (the view borrows it); nothing else in this process touches it, and

@@ -89,6 +89,7 @@ fn child_writes_and_exits() {
     let options = InitOptions {
         schema: None,
         creator_pid: std::process::id(),
+        asymmetric_wake: false,
     };
     // SAFETY: a fresh mapping of a new file, touched only through the view,
     // which `file` outlives.

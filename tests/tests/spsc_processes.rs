@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use annulus::Schema;
 use annulus::spsc::{InitOptions, PopTimeoutError, Spsc};
-use annulus::wait::{Spin, StdClock};
+use annulus::wait::{Spin, StdClock, Wait};
 use annulus_linux::Futex;
 use annulus_linux::SharedMemory;
 use annulus_process_tests::{ChildGuard, child_role, inherited_memfd, share_with_children};
@@ -37,22 +37,45 @@ fn region_len() -> usize {
     Spsc::<Message>::layout(CAPACITY).unwrap().size
 }
 
+/// Fences on both sides of the wake-up protocol.
 #[test]
 fn parent_produces_child_consumes() {
     if child_role().is_some() {
         return; // the child runs `child_consumer` only
     }
+    produce_for_a_child(false);
+}
+
+/// Asymmetric fences (what named rings use where the kernel has
+/// `membarrier`): pushes and pops without a fence, sleepers running the
+/// barrier. Both sides sleep at every wait (spin limit 0), so a wake-up
+/// the protocol lost would stall a side until the watchdog.
+#[test]
+fn parent_produces_child_consumes_with_asymmetric_fences() {
+    if child_role().is_some() {
+        return;
+    }
+    assert!(
+        Futex.prepare_light_notify(),
+        "this kernel has membarrier global expedited (Linux 4.16+)"
+    );
+    produce_for_a_child(true);
+}
+
+fn produce_for_a_child(asymmetric_wake: bool) {
     let shm = SharedMemory::anonymous("spsc-processes", region_len()).unwrap();
     share_with_children(&shm);
     let map = shm.map().unwrap();
     let options = InitOptions {
         schema: None,
         creator_pid: std::process::id(),
+        asymmetric_wake,
     };
     // SAFETY: a fresh mapping of `region_len()` bytes; this process touches it
     // only through the view; the child attaches with `attach_raw`.
     let ring =
         unsafe { Spsc::<Message>::init_raw(map.ptr(), map.len(), CAPACITY, options) }.unwrap();
+    assert_eq!(ring.asymmetric_wake(), asymmetric_wake);
     let mut tx = ring.claim_producer(std::process::id(), Futex).unwrap();
     // Sleep at once when full: the child must wake us through the kernel.
     tx.set_spin_limit(0);

@@ -109,6 +109,9 @@ impl NamedFrameRing {
         let options = InitOptions {
             schema: None,
             creator_pid: my_pid(),
+            // Where the kernel has `membarrier`: pushes and pops skip their
+            // fence, sleepers pay a barrier instead (`annulus::event` docs).
+            asymmetric_wake: annulus::wait::Wait::prepare_light_notify(&Futex),
         };
         let (named, ring) = Named::create(place, size, |ptr, len| {
             // SAFETY: a fresh mapping of `len` bytes that nothing else in

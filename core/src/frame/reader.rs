@@ -160,9 +160,10 @@ impl<'a, W: Wait> FrameReader<'a, W> {
         let Consumer { state, wait, .. } = &mut self.consumer;
         let events = &state.ring.hdr().events.0;
         let wait = &*wait;
+        let mode = state.mode;
         events
             .data_ready
-            .wait_until(wait, spin, deadline, || match locate(state, wait) {
+            .wait_until_in(mode, wait, spin, deadline, || match locate(state, wait) {
                 Ok(_) => Some(Ok(())),
                 Err(FrameRecvError::Empty) => None,
                 Err(e) => Some(Err(e)),

@@ -139,7 +139,7 @@ impl<'a, W: Wait> FrameWriter<'a, W> {
         // wait; the room only grows.
         events
             .space_ready
-            .wait_until(&self.producer.wait, spin, deadline, || {
+            .wait_until_in(state.mode, &self.producer.wait, spin, deadline, || {
                 if state.consumer_closed() {
                     return Some(Err(FrameSendError::Disconnected));
                 }

@@ -54,6 +54,7 @@ fn an_spsc_ring_of_any_element_shows_its_positions_and_roles() {
         let options = crate::spsc::InitOptions {
             schema: None,
             creator_pid: 77,
+            asymmetric_wake: false,
         };
         // SAFETY: fresh memory of ours that outlives the ring.
         let ring = unsafe { Spsc::<T>::init_raw(buf.ptr(), size, 8, options) }.unwrap();
@@ -89,6 +90,7 @@ fn an_mpmc_ring_of_any_element_shows_its_participants() {
         let options = crate::mpmc::InitOptions {
             schema: None,
             creator_pid: 5,
+            asymmetric_wake: false,
         };
         // SAFETY: fresh memory of ours that outlives the ring.
         let ring = unsafe { Mpmc::<T>::init_raw(buf.ptr(), size, 4, 3, options) }.unwrap();

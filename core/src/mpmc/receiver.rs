@@ -11,6 +11,7 @@ use super::{
     ClaimFailure, Claimed, MAX_ATTEMPTS, Mpmc, RegisterError, SKIPPED, seq_empty, seq_full,
 };
 use crate::error::{PopError, PopTimeoutError};
+use crate::event::WakeMode;
 use crate::sync::{Ordering, load_slot};
 use crate::wait::Wait;
 
@@ -20,6 +21,8 @@ pub(crate) struct ReceiverState<'a, T> {
     pub(crate) ring: Mpmc<'a, T>,
     pub(crate) index: u32,
     pub(crate) generation: u32,
+    /// Our part in the wake-up protocol, fixed at registration.
+    pub(crate) mode: WakeMode,
 }
 
 /// One of the receivers of an [`Mpmc`] ring, registered in a participant
@@ -68,6 +71,7 @@ impl<'a, T: Pod> Mpmc<'a, T> {
                 ring: *self,
                 index,
                 generation,
+                mode: WakeMode::for_handle(self.hdr().control.0.region.asymmetric_wake(), &wait),
             },
             wait,
             spin_limit: crate::spsc::DEFAULT_SPIN_LIMIT,
@@ -111,6 +115,7 @@ impl<'a, T: Pod, W: Wait> Receiver<'a, T, W> {
         let state = &mut self.state;
         crate::blocking::pop(
             &events.data_ready,
+            state.mode,
             &self.wait,
             self.spin_limit,
             timeout,
@@ -258,7 +263,7 @@ impl<T: Pod> ReceiverState<'_, T> {
         ring.record(self.index)
             .intent_len
             .store(0, Ordering::Release);
-        ring.hdr().events.0.space_ready.notify(wait);
+        ring.hdr().events.0.space_ready.notify_in(self.mode, wait);
         copied
     }
 
@@ -324,7 +329,11 @@ impl<T, W: Wait> Drop for Receiver<'_, T, W> {
         let ring = self.state.ring;
         if ring.deregister(self.state.index, self.state.generation, Role::Receiver) {
             // Senders asleep on a full ring must see the disconnect.
-            ring.hdr().events.0.space_ready.notify(&self.wait);
+            ring.hdr()
+                .events
+                .0
+                .space_ready
+                .notify_in(self.state.mode, &self.wait);
         }
     }
 }

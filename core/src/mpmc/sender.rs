@@ -9,6 +9,7 @@ use bytemuck::Pod;
 use super::participant::{Role, side_closed_hint};
 use super::{ClaimFailure, Claimed, MAX_ATTEMPTS, Mpmc, RegisterError, seq_empty, seq_full};
 use crate::error::{PushError, PushSliceError, PushTimeoutError};
+use crate::event::WakeMode;
 use crate::sync::{Ordering, store_slot};
 use crate::wait::Wait;
 
@@ -18,6 +19,8 @@ pub(crate) struct SenderState<'a, T> {
     pub(crate) ring: Mpmc<'a, T>,
     pub(crate) index: u32,
     pub(crate) generation: u32,
+    /// Our part in the wake-up protocol, fixed at registration.
+    pub(crate) mode: WakeMode,
 }
 
 /// One of the senders of an [`Mpmc`] ring, registered in a participant record.
@@ -65,6 +68,7 @@ impl<'a, T: Pod> Mpmc<'a, T> {
                 ring: *self,
                 index,
                 generation,
+                mode: WakeMode::for_handle(self.hdr().control.0.region.asymmetric_wake(), &wait),
             },
             wait,
             spin_limit: crate::spsc::DEFAULT_SPIN_LIMIT,
@@ -112,6 +116,7 @@ impl<'a, T: Pod, W: Wait> Sender<'a, T, W> {
         let state = &mut self.state;
         crate::blocking::push(
             &events.space_ready,
+            state.mode,
             &self.wait,
             self.spin_limit,
             timeout,
@@ -253,7 +258,7 @@ impl<T: Pod> SenderState<'_, T> {
         ring.record(self.index)
             .intent_len
             .store(0, Ordering::Release);
-        ring.hdr().events.0.data_ready.notify(wait);
+        ring.hdr().events.0.data_ready.notify_in(self.mode, wait);
     }
 
     fn receivers_gone(&self) -> bool {
@@ -314,7 +319,11 @@ impl<T, W: Wait> Drop for Sender<'_, T, W> {
         let ring = self.state.ring;
         if ring.deregister(self.state.index, self.state.generation, Role::Sender) {
             // Receivers asleep on an empty ring must see the disconnect.
-            ring.hdr().events.0.data_ready.notify(&self.wait);
+            ring.hdr()
+                .events
+                .0
+                .data_ready
+                .notify_in(self.state.mode, &self.wait);
         }
     }
 }

@@ -453,6 +453,7 @@ impl<'a> MessageQueue<'a> {
             elem_align: 1,
             schema: options.schema.unwrap_or(MQ_SCHEMA),
             creator_pid: options.creator_pid,
+            flags: 0,
         };
         let header = ptr.cast::<MqHeader>();
         // SAFETY: aligned and large enough (checked above); ours during init.

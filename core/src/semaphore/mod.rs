@@ -279,6 +279,7 @@ fn header_fields(kind: Kind, layout: RegionLayout, capacity: u32, pid: u32) -> H
         elem_align: 4,
         schema: SCHEMA,
         creator_pid: pid,
+        flags: 0,
     }
 }
 

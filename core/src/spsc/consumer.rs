@@ -9,6 +9,7 @@ use bytemuck::Pod;
 use super::{ChunkError, DEFAULT_SPIN_LIMIT, PopError, PopTimeoutError, ReadChunk, Spsc};
 use crate::claim::ClaimError;
 use crate::error::Corrupted;
+use crate::event::WakeMode;
 use crate::sync::{Ordering, load_slot};
 use crate::wait::{Wait, deadline_after};
 
@@ -23,6 +24,8 @@ pub(crate) struct ConsumerState<'a, T> {
     pub(crate) tail_cache: u32,
     /// Generation of our claim, for the release in `Drop`.
     generation: u32,
+    /// Our part in the wake-up protocol, fixed at the claim.
+    pub(crate) mode: WakeMode,
 }
 
 /// The consuming end of an [`Spsc`] ring: the only reader of its slots.
@@ -68,6 +71,7 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
                 head,
                 tail_cache: tail,
                 generation,
+                mode: WakeMode::for_handle(hdr.control.0.region.asymmetric_wake(), &wait),
             },
             wait,
             spin_limit: DEFAULT_SPIN_LIMIT,
@@ -109,6 +113,7 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
         let state = &mut self.state;
         crate::blocking::pop(
             &events.data_ready,
+            state.mode,
             &self.wait,
             self.spin_limit,
             timeout,
@@ -126,19 +131,21 @@ impl<'a, T: Pod, W: Wait> Consumer<'a, T, W> {
     pub fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<u32, PopTimeoutError> {
         let deadline = deadline_after(&self.wait, timeout);
         let events = &self.state.ring.hdr().events.0;
+        let mode = self.state.mode;
         let state = &mut self.state;
-        let outcome = events
-            .data_ready
-            .wait_until(&self.wait, self.spin_limit, deadline, || {
-                match state.available_at_least(1) {
+        let outcome =
+            events
+                .data_ready
+                .wait_until_in(mode, &self.wait, self.spin_limit, deadline, || match state
+                    .available_at_least(1)
+                {
                     Ok(0) if state.producer_closed_and_drained() => {
                         Some(Err(PopTimeoutError::Disconnected))
                     }
                     Ok(0) => None,
                     Ok(n) => Some(Ok(n)),
                     Err(Corrupted) => Some(Err(PopTimeoutError::Corrupted)),
-                }
-            });
+                });
         outcome.unwrap_or(Err(PopTimeoutError::Timeout))
     }
 
@@ -323,7 +330,7 @@ impl<'a, T: Pod> ConsumerState<'a, T> {
         // SYNC POINT spsc head: Release pairs with the producer's Acquire
         // load of `head`: our slot reads happen before it overwrites them.
         hdr.head.0.store(self.head, Ordering::Release);
-        hdr.events.0.space_ready.notify(wait);
+        hdr.events.0.space_ready.notify_in(self.mode, wait);
     }
 }
 
@@ -333,7 +340,10 @@ impl<T, W: Wait> Drop for Consumer<'_, T, W> {
         // Releases the role as CLOSED (Release, see claim.rs) and wakes a
         // producer sleeping on a full ring so it sees the disconnect.
         if hdr.control.0.consumer.release(self.state.generation) {
-            hdr.events.0.space_ready.notify(&self.wait);
+            hdr.events
+                .0
+                .space_ready
+                .notify_in(self.state.mode, &self.wait);
         }
     }
 }

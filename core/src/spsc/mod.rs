@@ -56,8 +56,9 @@ pub use stream::{ByteReader, ByteWriter, StreamError};
 use crate::claim::{Claim, ClaimError, RoleClaim, RoleState};
 use crate::event::{EventCount, Events};
 use crate::layout::{
-    AttachError, HeaderFields, Identity, Kind, LayoutError, Line, MAX_REGION_SIZE, REGION_ALIGN,
-    RegionHeader, Schema, attach_header, check_init_memory, zero_body,
+    AttachError, FLAG_ASYMMETRIC_WAKE, HeaderFields, Identity, Kind, LayoutError, Line,
+    MAX_REGION_SIZE, REGION_ALIGN, RegionHeader, Schema, attach_header, check_init_memory,
+    zero_body,
 };
 use crate::sync::{AtomicU32, Ordering, SlotTracker};
 use crate::wait::Wait;
@@ -119,6 +120,15 @@ pub struct InitOptions {
     pub schema: Option<Schema>,
     /// Creator's process id, recorded for diagnostics (0 when unknown).
     pub creator_pid: u32,
+    /// Asymmetric wake-ups: notifiers whose process can register for it
+    /// ([`Wait::prepare_light_notify`](crate::wait::Wait::prepare_light_notify))
+    /// skip the `SeqCst` fence of every push and pop, and every waiter runs
+    /// [`Wait::heavy_barrier`](crate::wait::Wait::heavy_barrier) before it
+    /// sleeps instead (a waiter that cannot sleeps in 1 ms slices). For
+    /// rings whose ends run with a backend that has the barrier
+    /// (`annulus-linux` sets it on the rings it creates where the kernel
+    /// has `membarrier`). Default: off.
+    pub asymmetric_wake: bool,
 }
 
 /// A view of an SPSC ring of `T` laid out in memory that lives for `'a`.
@@ -424,6 +434,11 @@ impl<'a, T: Pod> Spsc<'a, T> {
             elem_align: align_of::<T>() as u32,
             schema: options.schema.unwrap_or_else(Schema::of::<T>),
             creator_pid: options.creator_pid,
+            flags: if options.asymmetric_wake {
+                FLAG_ASYMMETRIC_WAKE
+            } else {
+                0
+            },
         }
     }
 }
@@ -477,6 +492,12 @@ impl<'a, T: Pod> Spsc<'a, T> {
 }
 
 impl<'a, T> Spsc<'a, T> {
+    /// Whether the creator asked for asymmetric wake-ups
+    /// ([`InitOptions::asymmetric_wake`]), as the header says now.
+    pub fn asymmetric_wake(&self) -> bool {
+        self.hdr().control.0.region.asymmetric_wake()
+    }
+
     /// Number of slots.
     pub fn capacity(&self) -> u32 {
         self.capacity
@@ -557,3 +578,5 @@ impl<'a, T> Spsc<'a, T> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, not(loom)))]
+mod wake_tests;

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::claim::ClaimError;
 use crate::error::Corrupted;
+use crate::event::WakeMode;
 use crate::sync::{Ordering, store_slot};
 use crate::wait::Wait;
 
@@ -26,6 +27,8 @@ pub(crate) struct ProducerState<'a, T> {
     pub(crate) head_cache: u32,
     /// Generation of our claim, for the release in `Drop`.
     generation: u32,
+    /// Our part in the wake-up protocol, fixed at the claim.
+    pub(crate) mode: WakeMode,
 }
 
 /// The producing end of an [`Spsc`] ring: the only writer of its slots.
@@ -70,6 +73,7 @@ impl<'a, T: Pod, W: Wait> Producer<'a, T, W> {
                 tail,
                 head_cache: head,
                 generation,
+                mode: WakeMode::for_handle(hdr.control.0.region.asymmetric_wake(), &wait),
             },
             wait,
             spin_limit: DEFAULT_SPIN_LIMIT,
@@ -117,6 +121,7 @@ impl<'a, T: Pod, W: Wait> Producer<'a, T, W> {
         let state = &mut self.state;
         crate::blocking::push(
             &events.space_ready,
+            state.mode,
             &self.wait,
             self.spin_limit,
             timeout,
@@ -290,7 +295,7 @@ impl<'a, T: Pod> ProducerState<'a, T> {
         // SYNC POINT spsc tail: Release pairs with the consumer's Acquire
         // load of `tail`: the slot writes above happen before its reads.
         hdr.tail.0.store(self.tail, Ordering::Release);
-        hdr.events.0.data_ready.notify(wait);
+        hdr.events.0.data_ready.notify_in(self.mode, wait);
     }
 }
 
@@ -300,7 +305,10 @@ impl<T, W: Wait> Drop for Producer<'_, T, W> {
         // Releases the role as CLOSED (Release, see claim.rs) and wakes a
         // consumer sleeping on an empty ring so it sees the disconnect.
         if hdr.control.0.producer.release(self.state.generation) {
-            hdr.events.0.data_ready.notify(&self.wait);
+            hdr.events
+                .0
+                .data_ready
+                .notify_in(self.state.mode, &self.wait);
         }
     }
 }

@@ -137,11 +137,13 @@ impl<'a, W: Wait> ByteWriter<'a, W> {
         let wait = &*wait;
         events
             .space_ready
-            .wait_until(wait, spin, deadline, || match state.push_slice(buf, wait) {
-                Ok(n) => Some(Ok(n)),
-                Err(PushSliceError::Full) => None,
-                Err(PushSliceError::Disconnected) => Some(Err(StreamError::BrokenPipe)),
-                Err(PushSliceError::Corrupted) => Some(Err(StreamError::Corrupted)),
+            .wait_until_in(state.mode, wait, spin, deadline, || {
+                match state.push_slice(buf, wait) {
+                    Ok(n) => Some(Ok(n)),
+                    Err(PushSliceError::Full) => None,
+                    Err(PushSliceError::Disconnected) => Some(Err(StreamError::BrokenPipe)),
+                    Err(PushSliceError::Corrupted) => Some(Err(StreamError::Corrupted)),
+                }
             })
             .unwrap_or(Err(StreamError::TimedOut))
     }

@@ -81,6 +81,7 @@ fn attach_sees_what_init_wrote() {
     let options = InitOptions {
         schema: Some(Schema::new(42)),
         creator_pid: 7,
+        asymmetric_wake: false,
     };
     // SAFETY: `ptr` covers the boxed region, used only through views here.
     let ring = unsafe { Spsc::<u64>::init_raw(ptr, len, 8, options) }.unwrap();
