@@ -3,6 +3,8 @@
 //! passing a sealed memfd to it.
 #![allow(unsafe_code)]
 
+pub mod tally;
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -98,6 +100,26 @@ impl ChildGuard {
 }
 
 impl ChildGuard {
+    /// Whether the child has exited successfully (`Ok(true)`, reaped) or is
+    /// still running (`Ok(false)`); an error if it failed.
+    pub fn poll(&mut self) -> Result<bool, String> {
+        let Some(child) = self.0.as_mut() else {
+            return Ok(true);
+        };
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => {
+                self.0 = None;
+                Ok(true)
+            }
+            Ok(Some(status)) => {
+                self.0 = None;
+                Err(format!("child failed: {status}"))
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(format!("waiting for the child: {e}")),
+        }
+    }
+
     /// The child's pid.
     pub fn id(&self) -> u32 {
         self.0.as_ref().map_or(0, Child::id)
