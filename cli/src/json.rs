@@ -141,6 +141,7 @@ fn header(h: &HeaderInfo) -> Json {
         ("elem_align", h.elem_align.into()),
         ("schema", format!("{:#018x}", h.schema.0).into()),
         ("creator_pid", h.creator_pid.into()),
+        ("asymmetric_wake", h.asymmetric_wake().into()),
     ])
 }
 

@@ -108,6 +108,15 @@ fn header(out: &mut String, h: &HeaderInfo) {
     );
     line(out, "  schema", format!("{:#018x}", h.schema.0));
     line(out, "  creator pid", h.creator_pid);
+    line(
+        out,
+        "  wake-ups",
+        if h.asymmetric_wake() {
+            "asymmetric (no fence on push/pop; sleepers run membarrier)"
+        } else {
+            "symmetric (a fence on each side)"
+        },
+    );
 }
 
 fn counters(out: &mut String, d: &Details) {

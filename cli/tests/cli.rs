@@ -158,7 +158,13 @@ fn every_kind_is_listed_and_shown_with_its_roles() {
     ] {
         assert!(shown.contains(needle), "{needle:?} missing:\n{shown}");
     }
+    // Rings are created for asymmetric wake-ups where the kernel has
+    // membarrier (this test's kernel does: Linux 4.16+); queues are not.
+    assert!(shown.contains("  wake-ups:       asymmetric"), "{shown}");
+    let ring: Value = serde_json::from_str(&ok(&["show", "--json", n(3)])).unwrap();
+    assert_eq!(ring["header"]["asymmetric_wake"], true);
     let shown: Value = serde_json::from_str(&ok(&["show", "--json", n(6)])).unwrap();
+    assert_eq!(shown["header"]["asymmetric_wake"], false);
     assert_eq!(shown["counters"]["stats"]["messages"], 1);
     assert_eq!(shown["counters"]["stats"]["last_sender"], me);
     assert_eq!(shown["header"]["kind_word"], 6);

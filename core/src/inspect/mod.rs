@@ -80,9 +80,18 @@ pub struct HeaderInfo {
     pub schema: Schema,
     /// The creator's pid (0 when unknown).
     pub creator_pid: u32,
+    /// Option bits: 1 = asymmetric wake-ups (see
+    /// [`HeaderInfo::asymmetric_wake`]).
+    pub flags: u32,
 }
 
 impl HeaderInfo {
+    /// Whether the structure was created for asymmetric wake-ups (rings
+    /// whose notifiers may skip their fence; `spsc::InitOptions`).
+    pub fn asymmetric_wake(&self) -> bool {
+        self.flags & crate::layout::FLAG_ASYMMETRIC_WAKE != 0
+    }
+
     /// The structure the kind word names, if this build knows it.
     pub fn kind(&self) -> Option<Kind> {
         Kind::from_word(self.kind_word)
@@ -204,6 +213,7 @@ fn header_words(mem: &Mem<'_>) -> HeaderInfo {
                 | (u64::from(get(offset_of!(RegionHeader, schema_hi))) << 32),
         ),
         creator_pid: get(offset_of!(RegionHeader, creator_pid)),
+        flags: get(offset_of!(RegionHeader, flags)),
     }
 }
 
