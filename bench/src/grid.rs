@@ -95,7 +95,12 @@ impl AnnulusQueue {
                 map.len(),
                 CAPACITY,
                 participants,
-                InitOptions::default(),
+                // As annulus-linux creates its rings: no fence on push/pop
+                // where the kernel has membarrier.
+                InitOptions {
+                    asymmetric_wake: annulus::wait::Wait::prepare_light_notify(&Futex),
+                    ..InitOptions::default()
+                },
             )
         }
         .map_err(ctx("MPMC init"))?;
