@@ -55,10 +55,12 @@ fn parent_produces_child_consumes_with_asymmetric_fences() {
     if child_role().is_some() {
         return;
     }
-    assert!(
-        Futex.prepare_light_notify(),
-        "this kernel has membarrier global expedited (Linux 4.16+)"
-    );
+    if !Futex.prepare_light_notify() {
+        // The ring still works (both sides keep their fences, sleepers
+        // sleep in slices), but the pairing under test is not there.
+        eprintln!("no membarrier global expedited here (Linux < 4.16, or filtered): skipped");
+        return;
+    }
     produce_for_a_child(true);
 }
 
