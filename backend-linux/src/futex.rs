@@ -39,6 +39,21 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Futex;
 
+impl Futex {
+    /// Keeps this process out of asymmetric wake-ups, for threads that
+    /// must not be interrupted: every push and pop of this process keeps
+    /// its fence, the rings it creates are symmetric, and since it never
+    /// registers for `membarrier`, no other process's sleeper interrupts its
+    /// threads for a barrier (each such barrier costs the CPUs running
+    /// registered processes an interrupt, about a microsecond). Its own
+    /// sleepers still run the barrier on rings created asymmetric by
+    /// others, as correctness needs. Call it first thing; `false` if this
+    /// process has registered already (that cannot be undone).
+    pub fn keep_fences() -> bool {
+        crate::membarrier::keep_fences()
+    }
+}
+
 impl Wait for Futex {
     /// Registers this process for `membarrier` global expedited barriers
     /// (once); `false` on a kernel without them.

@@ -21,6 +21,7 @@ use rustix::thread::{MembarrierCommand, MembarrierQuery, membarrier, membarrier_
 const UNKNOWN: u8 = 0;
 const REGISTERED: u8 = 1;
 const UNAVAILABLE: u8 = 2;
+const KEPT_FENCES: u8 = 3;
 
 /// This process's registration, as far as it knows.
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
@@ -32,17 +33,29 @@ pub(crate) fn register() -> bool {
     // both see UNKNOWN both register, which the kernel treats as one.
     match STATE.load(Ordering::Relaxed) {
         REGISTERED => return true,
-        UNAVAILABLE => return false,
+        UNAVAILABLE | KEPT_FENCES => return false,
         _ => {}
     }
     let needed = MembarrierQuery::GLOBAL_EXPEDITED | MembarrierQuery::REGISTER_GLOBAL_EXPEDITED;
     let registered = membarrier_query().contains(needed)
         && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    STATE.store(
-        if registered { REGISTERED } else { UNAVAILABLE },
-        Ordering::Relaxed,
-    );
-    registered
+    let state = if registered { REGISTERED } else { UNAVAILABLE };
+    // Relaxed: as above. A `keep_fences` that won the race stays.
+    match STATE.compare_exchange(UNKNOWN, state, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => registered,
+        Err(now) => now == REGISTERED || (registered && now != KEPT_FENCES),
+    }
+}
+
+/// Never registers this process: it keeps its fences and no other
+/// process's barrier interrupts its threads. `false` if it registered
+/// already (registration cannot be undone).
+pub(crate) fn keep_fences() -> bool {
+    // Relaxed: a flag of this process only.
+    match STATE.compare_exchange(UNKNOWN, KEPT_FENCES, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => true,
+        Err(now) => now != REGISTERED,
+    }
 }
 
 /// A full barrier on every running thread of every registered process.
