@@ -121,9 +121,9 @@ pub struct InitOptions {
     /// Creator's process id, recorded for diagnostics (0 when unknown).
     pub creator_pid: u32,
     /// Asymmetric wake-ups: notifiers whose process can register for it
-    /// ([`Wait::prepare_light_notify`](crate::wait::Wait::prepare_light_notify))
+    /// ([`Wait::prepare_light_notify`])
     /// skip the `SeqCst` fence of every push and pop, and every waiter runs
-    /// [`Wait::heavy_barrier`](crate::wait::Wait::heavy_barrier) before it
+    /// [`Wait::heavy_barrier`] before it
     /// sleeps instead (a waiter that cannot sleeps in 1 ms slices). For
     /// rings whose ends run with a backend that has the barrier
     /// (`annulus-linux` sets it on the rings it creates where the kernel
