@@ -51,22 +51,21 @@ fn meta(input: &mut Input<'_>) -> FrameMeta {
 
 impl Subject for Frames<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.writer = None;
-        self.reader = None;
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let view = unsafe { FrameRing::attach_raw(self.region.ptr(), len, None) };
-        self.view = view.ok();
-        if let Some(view) = &self.view {
-            let need = FrameRing::layout(view.capacity()).expect("an impossible capacity");
-            assert!(
-                need.size <= len,
-                "attach accepted {} bytes in {len}",
-                need.size
-            );
-            assert!(view.max_payload() < view.capacity());
-        }
-        self.view.is_some()
+        // A refused attach leaves the view and handles already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(view) = view else { return false };
+        let need = FrameRing::layout(view.capacity()).expect("an impossible capacity");
+        assert!(
+            need.size <= len,
+            "attach accepted {} bytes in {len}",
+            need.size
+        );
+        assert!(view.max_payload() < view.capacity());
+        (self.writer, self.reader, self.view) = (None, None, Some(view));
+        true
     }
 
     fn attached(&self) -> bool {

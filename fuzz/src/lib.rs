@@ -8,7 +8,9 @@
 //! bytes over the region before the first attach, then runs the rest as a
 //! sequence of steps: plain writes of input bytes over the header or the
 //! body, restoring the creator's header, attaching again (over the whole
-//! region or a truncated length), and the primitive's own operations
+//! region or a truncated length; the handles of the last view that attached
+//! go on working over whatever the peer wrote), and the primitive's own
+//! operations
 //! (claims and releases of roles, every non-blocking operation, blocking
 //! ones with a timeout of at most three ticks of a clock that advances on
 //! each read, chunks and grants, queries and repairs).
@@ -91,9 +93,10 @@ pub fn run(data: &[u8]) -> Totals {
 
 /// One primitive under test: its views and handles over one region.
 trait Subject {
-    /// Drops every handle and view, then attaches over the first `len`
-    /// bytes of the region; returns whether the attach succeeded (and
-    /// checks that what it accepted fits in `len`).
+    /// Attaches over the first `len` bytes of the region; returns whether
+    /// the attach succeeded (and checks that what it accepted fits in
+    /// `len`). A new view replaces the old one and drops its handles; a
+    /// refused attach leaves them as they were.
     fn attach(&mut self, len: usize) -> bool;
     /// Whether a view is attached.
     fn attached(&self) -> bool;

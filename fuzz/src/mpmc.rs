@@ -46,22 +46,21 @@ pub(crate) fn run(input: &mut Input<'_>, totals: &mut Totals) {
 
 impl Subject for Ring<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.tx = [None, None];
-        self.rx = [None, None];
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let view = unsafe { Mpmc::<u32>::attach_raw(self.region.ptr(), len, Schema::of::<u32>()) };
-        self.view = view.ok();
-        if let Some(view) = &self.view {
-            let need = Mpmc::<u32>::layout(view.capacity(), view.max_participants())
-                .expect("attach accepted an impossible geometry");
-            assert!(
-                need.size <= len,
-                "attach accepted {} bytes in {len}",
-                need.size
-            );
-        }
-        self.view.is_some()
+        // A refused attach leaves the view and handles already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(view) = view else { return false };
+        let need = Mpmc::<u32>::layout(view.capacity(), view.max_participants())
+            .expect("attach accepted an impossible geometry");
+        assert!(
+            need.size <= len,
+            "attach accepted {} bytes in {len}",
+            need.size
+        );
+        (self.tx, self.rx, self.view) = ([None, None], [None, None], Some(view));
+        true
     }
 
     fn attached(&self) -> bool {

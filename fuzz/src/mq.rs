@@ -73,22 +73,22 @@ fn options(input: &mut Input<'_>) -> RecvOptions {
 
 impl Subject for Queue<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.ends = [None, None];
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let view = unsafe { MessageQueue::attach_raw(self.region.ptr(), len, MQ_SCHEMA) };
-        self.view = view.ok();
-        if let Some(view) = &self.view {
-            let need = MessageQueue::layout(
-                view.max_messages(),
-                view.max_message_size(),
-                view.max_participants(),
-            )
-            .expect("attach accepted an impossible geometry")
-            .size;
-            assert!(need <= len, "attach accepted {need} bytes in {len}");
-        }
-        self.view.is_some()
+        // A refused attach leaves the view and handles already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(view) = view else { return false };
+        let need = MessageQueue::layout(
+            view.max_messages(),
+            view.max_message_size(),
+            view.max_participants(),
+        )
+        .expect("attach accepted an impossible geometry")
+        .size;
+        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        (self.ends, self.view) = ([None, None], Some(view));
+        true
     }
 
     fn attached(&self) -> bool {

@@ -18,7 +18,9 @@ pub(crate) struct Region {
 
 impl Region {
     pub(crate) fn zeroed(size: usize) -> Self {
-        let layout = Layout::from_size_align(size.max(1), REGION_ALIGN).expect("region layout");
+        // A whole number of 128-byte lines (`write` relies on whole words).
+        let size = size.max(1).next_multiple_of(REGION_ALIGN);
+        let layout = Layout::from_size_align(size, REGION_ALIGN).expect("region layout");
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout));
@@ -33,8 +35,16 @@ impl Region {
         self.layout.size()
     }
 
-    /// The hostile peer's plain write of `bytes` at `offset` (wrapped into
-    /// the region; clipped at its end).
+    /// The hostile peer's plain write of `bytes` over whole 32-bit words
+    /// from `offset` (wrapped into the region, rounded down to a word): the
+    /// last word is completed with zeros, and the run is clipped at the
+    /// region's end.
+    ///
+    /// Whole words because a peer writing part of a word can produce no
+    /// value a whole-word write cannot, and a plain write to part of a word
+    /// last written atomically, followed by an atomic access to it, crashes
+    /// miri's weak-memory emulation (the family of rust-lang/miri#5185; see
+    /// core/tests/hostile/spsc_scribble.rs).
     ///
     /// The interpreter is one thread and calls this only between
     /// operations, with no chunk or frame borrowing the region's slots, so
@@ -42,12 +52,16 @@ impl Region {
     /// but in one process a racing plain write would be the harness's own
     /// data race.
     pub(crate) fn write(&self, offset: usize, bytes: &[u8]) {
-        let offset = offset % self.len();
-        let n = bytes.len().min(self.len() - offset);
-        // SAFETY: `offset + n <= len`, inside our live allocation; nothing
+        let start = (offset % self.len()) & !3;
+        let mut words = [0u8; 64];
+        let n = bytes.len().min(words.len());
+        words[..n].copy_from_slice(&bytes[..n]);
+        // The length is a multiple of 128, so whole words fit up to its end.
+        let n = n.next_multiple_of(4).min(self.len() - start);
+        // SAFETY: `start + n <= len`, inside our live allocation; nothing
         // else accesses it during the copy (see the doc comment).
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(offset), n);
+            std::ptr::copy_nonoverlapping(words.as_ptr(), self.ptr.as_ptr().add(start), n);
         }
     }
 

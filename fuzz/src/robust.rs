@@ -53,20 +53,20 @@ fn alive(byte: u8) -> impl FnMut(u32) -> bool {
 
 impl Subject for Robust<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        // Dropping a holder gives back what it holds: an operation on the
-        // region like any other, whatever it holds now.
-        self.holders = [None, None];
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let set = unsafe { RobustSemaphoreSet::attach_raw(self.region.ptr(), len) };
-        self.set = set.ok();
-        if let Some(set) = &self.set {
-            let need = RobustSemaphoreSet::layout(set.count(), set.holders())
-                .expect("attach accepted an impossible geometry")
-                .size;
-            assert!(need <= len, "attach accepted {need} bytes in {len}");
-        }
-        self.set.is_some()
+        // A refused attach leaves the view and holders already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(set) = set else { return false };
+        let need = RobustSemaphoreSet::layout(set.count(), set.holders())
+            .expect("attach accepted an impossible geometry")
+            .size;
+        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        // Dropping a holder gives back what it holds: an operation on the
+        // region like any other, whatever it holds now.
+        (self.holders, self.set) = ([None, None], Some(set));
+        true
     }
 
     fn attached(&self) -> bool {

@@ -43,19 +43,17 @@ pub(crate) fn run(input: &mut Input<'_>, totals: &mut Totals) {
 
 impl Subject for Sem<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.sem = None;
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let sem = unsafe { Semaphore::attach_raw(self.region.ptr(), len, self.wait.clone()) };
-        self.sem = sem.ok();
-        if self.sem.is_some() {
-            let need = Semaphore::region_size();
-            assert!(need <= len, "attach accepted {need} bytes in {len}");
-        }
-        if let Some(sem) = &mut self.sem {
-            sem.set_spin_limit(len as u32 % 4);
-        }
-        self.sem.is_some()
+        // A refused attach leaves the handle already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(mut sem) = sem else { return false };
+        let need = Semaphore::region_size();
+        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        sem.set_spin_limit(len as u32 % 4);
+        self.sem = Some(sem);
+        true
     }
 
     fn attached(&self) -> bool {

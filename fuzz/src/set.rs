@@ -55,19 +55,19 @@ pub(crate) fn sem_ops(input: &mut Input<'_>, count: u32, max: u32) -> Vec<SemOp>
 
 impl Subject for Set<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.set = None;
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let set = unsafe { SemaphoreSet::attach_raw(self.region.ptr(), len, self.wait.clone()) };
-        self.set = set.ok();
-        if let Some(set) = &mut self.set {
-            let need = SemaphoreSet::layout(set.count())
-                .expect("attach accepted an impossible count")
-                .size;
-            assert!(need <= len, "attach accepted {need} bytes in {len}");
-            set.set_spin_limit(len as u32 % 4);
-        }
-        self.set.is_some()
+        // A refused attach leaves the handle already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(mut set) = set else { return false };
+        let need = SemaphoreSet::layout(set.count())
+            .expect("attach accepted an impossible count")
+            .size;
+        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        set.set_spin_limit(len as u32 % 4);
+        self.set = Some(set);
+        true
     }
 
     fn attached(&self) -> bool {

@@ -49,23 +49,22 @@ fn claim(input: &mut Input<'_>) -> Claim {
 
 impl Subject for Ring<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.tx = None;
-        self.rx = None;
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let view = unsafe { Spsc::<u32>::attach_raw(self.region.ptr(), len, Schema::of::<u32>()) };
-        self.view = view.ok();
-        if let Some(view) = &self.view {
-            let cap = view.capacity();
-            let need = Spsc::<u32>::layout(cap).expect("attach accepted an impossible capacity");
-            assert!(
-                need.size <= len,
-                "attach accepted {} bytes in {len}",
-                need.size
-            );
-            assert!(view.len() <= cap);
-        }
-        self.view.is_some()
+        // A refused attach leaves the view and handles already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(view) = view else { return false };
+        let cap = view.capacity();
+        let need = Spsc::<u32>::layout(cap).expect("attach accepted an impossible capacity");
+        assert!(
+            need.size <= len,
+            "attach accepted {} bytes in {len}",
+            need.size
+        );
+        assert!(view.len() <= cap);
+        (self.tx, self.rx, self.view) = (None, None, Some(view));
+        true
     }
 
     fn attached(&self) -> bool {

@@ -41,21 +41,20 @@ pub(crate) fn run(input: &mut Input<'_>, totals: &mut Totals) {
 
 impl Subject for Stream<'_> {
     fn attach(&mut self, len: usize) -> bool {
-        self.writer = None;
-        self.reader = None;
         // SAFETY: `len` bytes of the live allocation, initialised (zeroed,
         // then laid out), which outlives the view.
         let view = unsafe { Spsc::<u8>::attach_raw(self.region.ptr(), len, Schema::of::<u8>()) };
-        self.view = view.ok();
-        if let Some(view) = &self.view {
-            let need = Spsc::<u8>::layout(view.capacity()).expect("an impossible capacity");
-            assert!(
-                need.size <= len,
-                "attach accepted {} bytes in {len}",
-                need.size
-            );
-        }
-        self.view.is_some()
+        // A refused attach leaves the view and handles already held as they
+        // were: they go on over the bytes the peer wrote.
+        let Ok(view) = view else { return false };
+        let need = Spsc::<u8>::layout(view.capacity()).expect("an impossible capacity");
+        assert!(
+            need.size <= len,
+            "attach accepted {} bytes in {len}",
+            need.size
+        );
+        (self.writer, self.reader, self.view) = (None, None, Some(view));
+        true
     }
 
     fn attached(&self) -> bool {
