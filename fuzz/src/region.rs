@@ -18,8 +18,9 @@ pub(crate) struct Region {
 
 impl Region {
     pub(crate) fn zeroed(size: usize) -> Self {
-        // A whole number of 128-byte lines (`write` relies on whole words).
-        let size = size.max(1).next_multiple_of(REGION_ALIGN);
+        // Whole words (`write` writes only whole words), and not a byte
+        // more: the address sanitizer catches an access past the end.
+        let size = size.max(1).next_multiple_of(4);
         let layout = Layout::from_size_align(size, REGION_ALIGN).expect("region layout");
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
@@ -56,7 +57,7 @@ impl Region {
         let mut words = [0u8; 64];
         let n = bytes.len().min(words.len());
         words[..n].copy_from_slice(&bytes[..n]);
-        // The length is a multiple of 128, so whole words fit up to its end.
+        // The length is a multiple of 4, so whole words fit up to its end.
         let n = n.next_multiple_of(4).min(self.len() - start);
         // SAFETY: `start + n <= len`, inside our live allocation; nothing
         // else accesses it during the copy (see the doc comment).
