@@ -7,7 +7,8 @@
 //! lays it into a zeroed, aligned heap region with `init_raw`, writes input
 //! bytes over the region before the first attach, then runs the rest as a
 //! sequence of steps: plain writes of input bytes over the header or the
-//! body, restoring the creator's header, attaching again (over the whole
+//! body, restoring the creator's header, inspecting the region as the
+//! `annulus` tool does (`annulus::inspect`), attaching again (over the whole
 //! region or a truncated length; the handles of the last view that attached
 //! go on working over whatever the peer wrote), and the primitive's own
 //! operations
@@ -30,6 +31,7 @@
 
 mod frame;
 mod input;
+mod inspect;
 mod mpmc;
 mod mq;
 mod region;
@@ -56,9 +58,10 @@ pub struct Totals {
     pub corruptions: u64,
     /// Steps run after the region was laid: writes, attaches, operations.
     pub steps: u64,
-    /// Operations on the primitive (attaches included).
+    /// Operations on the primitive (attaches and inspections included).
     pub ops: u64,
-    /// Attaches that the region's bytes refused with a typed error.
+    /// Attaches (and inspections) that the region's bytes refused with a
+    /// typed error.
     pub attach_errors: u64,
 }
 
@@ -141,16 +144,27 @@ fn drive(
                 totals.corruptions += 1;
             }
             5 => {
-                let len = if input.u8() % 4 == 0 {
+                let how = input.u8();
+                let len = if how % 4 == 0 {
                     input.index(region.len() + 1)
                 } else {
                     region.len()
                 };
-                attach(subject, len, totals);
+                totals.ops += 1;
+                if how & 0x70 == 0 {
+                    if !inspect::region(region, len) {
+                        totals.attach_errors += 1;
+                    }
+                } else if !subject.attach(len) {
+                    totals.attach_errors += 1;
+                }
             }
             _ => {
                 if !subject.attached() {
-                    attach(subject, region.len(), totals);
+                    totals.ops += 1;
+                    if !subject.attach(region.len()) {
+                        totals.attach_errors += 1;
+                    }
                 }
                 if subject.attached() {
                     totals.ops += 1;
@@ -158,13 +172,6 @@ fn drive(
                 }
             }
         }
-    }
-}
-
-fn attach(subject: &mut impl Subject, len: usize, totals: &mut Totals) {
-    totals.ops += 1;
-    if !subject.attach(len) {
-        totals.attach_errors += 1;
     }
 }
 
