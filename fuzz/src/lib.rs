@@ -22,7 +22,9 @@
 //! contract whatever the memory holds (a length beyond the buffer given, a
 //! geometry accepted by `attach` that does not fit the bytes given, a
 //! count above the capacity), an operation that calls the waiter more than
-//! [`waiter::CALL_BUDGET`] times (a loop that ignores its deadline), or one
+//! 200 000 times (a loop that ignores its deadline: every timeout given is
+//! at most three ticks of its clock, the longest patience inside annulus a
+//! thousand), or one
 //! that never returns (libFuzzer's `-timeout`). Under the fuzzer, address
 //! sanitizer reports any out-of-bounds access.
 //!
