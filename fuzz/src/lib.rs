@@ -24,9 +24,8 @@
 //! count above the capacity), an operation that calls the waiter more than
 //! 200 000 times (a loop that ignores its deadline: every timeout given is
 //! at most three ticks of its clock, the longest patience inside annulus a
-//! thousand), or one
-//! that never returns (libFuzzer's `-timeout`). Under the fuzzer, address
-//! sanitizer reports any out-of-bounds access.
+//! thousand), or one that never returns (libFuzzer's `-timeout`). Under
+//! the fuzzer, address sanitizer reports any out-of-bounds access.
 //!
 //! [`run`] is a plain function: `cargo test` in this crate runs it over a
 //! fixed set of pseudo-random programs on the stable toolchain (and a few
