@@ -43,6 +43,10 @@
 //! - [`robust_semaphore`]: robust semaphore sets (lock word, journal and
 //!   holder records scribbled between calls, the undo repair among them).
 //! - [`kinds`]: every kind attached over regions of every other kind.
+//!
+//! The fuzz target in fuzz/ (cargo-fuzz) plays the same peer with
+//! libFuzzer's inputs: hostile writes, attaches, inspections and operations
+//! of every primitive, interleaved as the input says (fuzz/src/lib.rs).
 
 extern crate alloc;
 
