@@ -145,10 +145,12 @@ impl Subject for Queue<'_> {
                 }
             }
             7 => {
-                // Diagnostic counters, copied as the block holds them:
-                // under corruption, wrong data (a count above the capacity
-                // included), which nothing indexes with.
-                let _ = view.stats();
+                // Diagnostic counters: impossible counts are an error.
+                if let Ok(stats) = view.stats() {
+                    assert!(stats.messages <= view.max_messages(), "{stats:?}");
+                    let most = u64::from(view.max_messages()) * u64::from(view.max_message_size());
+                    assert!(u64::from(stats.bytes) <= most, "{stats:?}");
+                }
                 let _ = view.participant(input.below(view.max_participants().saturating_add(2)));
                 let _ = (view.notification(), view.notifications());
                 if let Some(end) = &self.ends[who] {

@@ -598,11 +598,20 @@ impl<'a> MessageQueue<'a> {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Corrupted`] when the root names no block,
+    /// [`RecvError::Corrupted`] when the root names no block or the counts
+    /// are impossible (more messages or bytes than the queue holds),
     /// [`RecvError::Contended`] when [`MAX_ATTEMPTS`] snapshots in a row were
     /// overtaken by other operations.
     pub fn stats(&self) -> Result<Stats, RecvError> {
-        Snapshot::read_stats(self).map_err(RecvError::from)
+        let stats = Snapshot::read_stats(self).map_err(RecvError::from)?;
+        // A consistent snapshot is not a trustworthy one: a peer may have
+        // written any counts into the block.
+        let most_bytes =
+            u64::from(self.geometry.max_messages) * u64::from(self.geometry.message_size);
+        if stats.messages > self.geometry.max_messages || u64::from(stats.bytes) > most_bytes {
+            return Err(RecvError::Corrupted);
+        }
+        Ok(stats)
     }
 
     /// The state of participant record `index` (`None` past the last), for
