@@ -23,7 +23,15 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"ANUL");
 
 /// The layout version this build writes and accepts. Bumped on any change to
 /// a shared structure's size, alignment, field offsets or encoding.
-pub const LAYOUT_VERSION: u32 = 1;
+///
+/// - 1: the first layout.
+/// - 2: a claim word's CLAIMING state (a claim not `HELD` until its pid is
+///   stored), the MPMC role word carrying its tenure's generation, and the
+///   header's `flags` word (asymmetric wake-ups). A version-1 process must
+///   not attach: it would take a CLAIMING word for corruption, and as a
+///   sleeper on an asymmetric ring it would skip the barrier its peers'
+///   light notifies rely on.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Alignment every region must have: the header's 128-byte lines.
 pub const REGION_ALIGN: usize = 128;
