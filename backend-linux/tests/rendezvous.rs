@@ -238,3 +238,16 @@ fn the_peer_pidfd_names_the_peer_process() {
     assert_eq!(pid, Some(std::process::id()));
     assert!(!annulus_linux::liveness::pidfd_has_exited(pidfd.as_fd()));
 }
+
+#[test]
+fn a_listener_leaves_a_path_someone_else_took_since() {
+    let dir = TempDir::new("retaken");
+    let path = dir.socket();
+    let listener = Listener::bind(Address::Path(&path)).unwrap();
+    let file = std::path::PathBuf::from(path.to_str().unwrap());
+    // Another process removes the socket file and puts its own there.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, b"not ours").unwrap();
+    drop(listener);
+    assert_eq!(std::fs::read(&file).unwrap(), b"not ours");
+}

@@ -12,7 +12,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
 };
 
-use super::socket::{Connection, wait_readable};
+use super::socket::{Connection, deadline_after, wait_readable};
 use super::{Malformed, RendezvousError};
 use crate::shm::{SharedMemory, ShmError};
 
@@ -161,8 +161,11 @@ impl Connection {
         let mut bytes = [0u8; HEADER_LEN];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
+        // One deadline for every round: a message another thread takes
+        // first does not restart the wait.
+        let deadline = deadline_after(timeout);
         let msg = loop {
-            wait_readable(self.fd(), timeout)?;
+            wait_readable(self.fd(), deadline)?;
             // DONTWAIT: poll said readable, but another thread may have taken
             // the message; then wait again. CMSG_CLOEXEC: received fds are
             // never inherited by a child spawned meanwhile. TRUNC: the

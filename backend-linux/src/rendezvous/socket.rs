@@ -50,13 +50,45 @@ fn seqpacket_socket() -> Result<OwnedFd, Errno> {
 }
 
 /// The server side: a listening `SOCK_SEQPACKET` unix socket. Dropping it
-/// closes the socket and removes its file (for [`Address::Path`]).
+/// closes the socket and removes its file (for [`Address::Path`]), unless
+/// something else has taken that path since.
 #[derive(Debug)]
 pub struct Listener {
     fd: OwnedFd,
-    /// The socket file to remove on drop, if any (`PATH_MAX`-free: the
-    /// kernel's `sun_path` holds at most 108 bytes, NUL included).
-    path: Option<heapless::Vec<u8, 108>>,
+    /// The socket file to remove on drop, if any.
+    path: Option<BoundPath>,
+}
+
+/// A socket file this listener bound: its path (the kernel's `sun_path`
+/// holds at most 108 bytes, NUL included) and identity.
+#[derive(Debug)]
+struct BoundPath {
+    path: heapless::Vec<u8, 108>,
+    dev: u64,
+    ino: u64,
+}
+
+impl BoundPath {
+    fn of(path: &CStr) -> Option<BoundPath> {
+        let stat = rustix::fs::stat(path).ok()?;
+        Some(BoundPath {
+            path: heapless::Vec::from_slice(path.to_bytes_with_nul()).ok()?,
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })
+    }
+
+    /// Removes the file if it is still the one bound.
+    fn remove(&self) {
+        let Ok(path) = CStr::from_bytes_with_nul(&self.path) else {
+            return;
+        };
+        if let Ok(stat) = rustix::fs::stat(path)
+            && (stat.st_dev, stat.st_ino) == (self.dev, self.ino)
+        {
+            let _ = rustix::fs::unlink(path);
+        }
+    }
 }
 
 impl Listener {
@@ -71,7 +103,7 @@ impl Listener {
         let fd = seqpacket_socket()?;
         bind(&fd, &address.socket_address()?)?;
         let path = match address {
-            Address::Path(p) => heapless::Vec::from_slice(p.to_bytes_with_nul()).ok(),
+            Address::Path(p) => BoundPath::of(p),
             Address::Abstract(_) => None,
         };
         let listener = Listener { fd, path };
@@ -93,7 +125,7 @@ impl Listener {
         allow: Allow<'_>,
         timeout: Option<Duration>,
     ) -> Result<Connection, RendezvousError> {
-        wait_readable(self.fd.as_fd(), timeout)?;
+        wait_readable(self.fd.as_fd(), deadline_after(timeout))?;
         let fd = accept_with(&self.fd, SocketFlags::CLOEXEC)?;
         Connection::checked(fd, allow)
     }
@@ -107,10 +139,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(path) = &self.path
-            && let Ok(path) = CStr::from_bytes_with_nul(path)
-        {
-            let _ = rustix::fs::unlink(path);
+        if let Some(path) = &self.path {
+            path.remove();
         }
     }
 }
@@ -216,16 +246,22 @@ impl Connection {
     }
 }
 
-/// Waits until `fd` is readable (or hung up), up to `timeout`.
-pub(super) fn wait_readable(
-    fd: BorrowedFd<'_>,
-    timeout: Option<Duration>,
-) -> Result<(), RendezvousError> {
-    let deadline = timeout.map(|t| {
+/// The monotonic instant `timeout` from now (`None`: never), on the
+/// futex's clock.
+pub(super) fn deadline_after(timeout: Option<Duration>) -> Option<u64> {
+    timeout.map(|t| {
         Futex
             .now()
             .saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
-    });
+    })
+}
+
+/// Waits until `fd` is readable (or hung up), until `deadline` (`None`:
+/// for ever).
+pub(super) fn wait_readable(
+    fd: BorrowedFd<'_>,
+    deadline: Option<u64>,
+) -> Result<(), RendezvousError> {
     loop {
         let left = deadline.map(|d| {
             let nanos = d.saturating_sub(Futex.now());
