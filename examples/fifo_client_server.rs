@@ -37,9 +37,14 @@ fn main() {
 
 fn server() {
     let name = ExampleName::new("fifo");
-    // 64 slots, room for the server and the three clients.
-    let ring = MpmcRing::<Request>::create(name.as_str(), 64, 1 + CLIENTS).expect("create");
+    // 64 slots; records for the server's two ends and the three clients.
+    let ring = MpmcRing::<Request>::create(name.as_str(), 64, 2 + CLIENTS).expect("create");
     let mut rx = ring.receiver().expect("the server receives");
+    // The FIFO server's trick of opening its FIFO read-write: while the
+    // server itself holds a sender, the ring does not read as closed in
+    // the moment after some clients have left and before another one has
+    // opened it.
+    let keep_open = ring.sender().expect("the server's own sender");
     let clients: Vec<Peer> = (0..CLIENTS)
         .map(|i| Peer::spawn(&["client", name.as_str(), &i.to_string()]))
         .collect();
@@ -47,7 +52,7 @@ fn server() {
     let mut next = [0u32; CLIENTS as usize];
     let mut sum = 0u64;
     for _ in 0..CLIENTS * REQUESTS {
-        // A watchdog, not a pace: a client that died would end the wait.
+        // A watchdog, not a pace: a client that died ends the wait here.
         let req = rx
             .pop_blocking(Some(Duration::from_secs(30)))
             .expect("a request from some client");
@@ -56,6 +61,7 @@ fn server() {
         *expected += 1;
         sum += req.value;
     }
+    drop(keep_open);
     for client in clients {
         client.wait();
     }

@@ -38,9 +38,12 @@ fn server_receives_every_request_from_several_clients() {
         return; // children run `client` only
     }
     let name = UniqueName::new("fifo");
-    let server = MpmcRing::<Request>::create(&name.0, 64, CLIENTS + 1).unwrap();
+    let server = MpmcRing::<Request>::create(&name.0, 64, CLIENTS + 2).unwrap();
     let mut rx = server.receiver().unwrap();
     rx.set_spin_limit(0); // sleep in the kernel whenever the channel is empty
+    // Held like a FIFO server's read-write open: until every client has
+    // connected, clients that have finished must not close the channel.
+    let keep_open = server.sender().unwrap();
     let clients: Vec<ChildGuard> = (0..CLIENTS)
         .map(|id| {
             ChildGuard::spawn("client", &id.to_string(), &[(CHILD_NAME, name.0.clone())]).unwrap()
@@ -48,7 +51,6 @@ fn server_receives_every_request_from_several_clients() {
         .collect();
     let mut next = vec![0u32; CLIENTS as usize];
     let mut total = 0;
-    // Until every client has connected, an empty channel is not the end.
     while total < CLIENTS * REQUESTS {
         let req = rx
             .pop_blocking(Some(WATCHDOG))
@@ -61,6 +63,7 @@ fn server_receives_every_request_from_several_clients() {
         next[req.client as usize] += 1;
         total += 1;
     }
+    drop(keep_open);
     for client in clients {
         client.wait_success(WATCHDOG).unwrap();
     }

@@ -26,7 +26,10 @@ pub(crate) struct SenderState<'a, T> {
 /// One of the senders of an [`Mpmc`] ring, registered in a participant record.
 ///
 /// Dropping it deregisters it; when the last sender leaves, receivers drain
-/// the ring and then see `Disconnected`.
+/// the ring and then see `Disconnected`, even if more senders are about to
+/// register (as a FIFO's reader sees end-of-file when its last writer
+/// closes). A server whose clients come and go holds a sender of its own
+/// while it expects them, as a FIFO server opens its FIFO read-write.
 pub struct Sender<'a, T, W: Wait> {
     pub(crate) state: SenderState<'a, T>,
     pub(crate) wait: W,
