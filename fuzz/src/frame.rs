@@ -58,11 +58,7 @@ impl Subject for Frames<'_> {
         // were: they go on over the bytes the peer wrote.
         let Ok(view) = view else { return false };
         let need = FrameRing::layout(view.capacity()).expect("an impossible capacity");
-        assert!(
-            need.size <= len,
-            "attach accepted {} bytes in {len}",
-            need.size
-        );
+        crate::assert_fits(need.size, len);
         assert!(view.max_payload() < view.capacity());
         (self.writer, self.reader, self.view) = (None, None, Some(view));
         true

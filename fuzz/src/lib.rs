@@ -56,6 +56,13 @@ use input::Input;
 use region::Region;
 use waiter::NeverSleep;
 
+/// Fails the run if `attach` accepted a structure of `need` bytes over the
+/// `len` bytes it was given (its geometry checks let through one that does
+/// not fit).
+fn assert_fits(need: usize, len: usize) {
+    assert!(need <= len, "attach accepted {need} bytes in {len}");
+}
+
 /// Steps one input runs at most (each takes at least one byte).
 pub const MAX_STEPS: u64 = 512;
 

@@ -54,11 +54,7 @@ impl Subject for Ring<'_> {
         let Ok(view) = view else { return false };
         let need = Mpmc::<u32>::layout(view.capacity(), view.max_participants())
             .expect("attach accepted an impossible geometry");
-        assert!(
-            need.size <= len,
-            "attach accepted {} bytes in {len}",
-            need.size
-        );
+        crate::assert_fits(need.size, len);
         (self.tx, self.rx, self.view) = ([None, None], [None, None], Some(view));
         true
     }

@@ -86,7 +86,7 @@ impl Subject for Queue<'_> {
         )
         .expect("attach accepted an impossible geometry")
         .size;
-        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        crate::assert_fits(need, len);
         (self.ends, self.view) = ([None, None], Some(view));
         true
     }

@@ -62,7 +62,7 @@ impl Subject for Robust<'_> {
         let need = RobustSemaphoreSet::layout(set.count(), set.holders())
             .expect("attach accepted an impossible geometry")
             .size;
-        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        crate::assert_fits(need, len);
         // Dropping a holder gives back what it holds: an operation on the
         // region like any other, whatever it holds now.
         (self.holders, self.set) = ([None, None], Some(set));

@@ -50,7 +50,7 @@ impl Subject for Sem<'_> {
         // were: they go on over the bytes the peer wrote.
         let Ok(mut sem) = sem else { return false };
         let need = Semaphore::region_size();
-        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        crate::assert_fits(need, len);
         sem.set_spin_limit(len as u32 % 4);
         self.sem = Some(sem);
         true

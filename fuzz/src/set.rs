@@ -64,7 +64,7 @@ impl Subject for Set<'_> {
         let need = SemaphoreSet::layout(set.count())
             .expect("attach accepted an impossible count")
             .size;
-        assert!(need <= len, "attach accepted {need} bytes in {len}");
+        crate::assert_fits(need, len);
         set.set_spin_limit(len as u32 % 4);
         self.set = Some(set);
         true

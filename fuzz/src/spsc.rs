@@ -57,11 +57,7 @@ impl Subject for Ring<'_> {
         let Ok(view) = view else { return false };
         let cap = view.capacity();
         let need = Spsc::<u32>::layout(cap).expect("attach accepted an impossible capacity");
-        assert!(
-            need.size <= len,
-            "attach accepted {} bytes in {len}",
-            need.size
-        );
+        crate::assert_fits(need.size, len);
         assert!(view.len() <= cap);
         (self.tx, self.rx, self.view) = (None, None, Some(view));
         true

@@ -48,11 +48,7 @@ impl Subject for Stream<'_> {
         // were: they go on over the bytes the peer wrote.
         let Ok(view) = view else { return false };
         let need = Spsc::<u8>::layout(view.capacity()).expect("an impossible capacity");
-        assert!(
-            need.size <= len,
-            "attach accepted {} bytes in {len}",
-            need.size
-        );
+        crate::assert_fits(need.size, len);
         (self.writer, self.reader, self.view) = (None, None, Some(view));
         true
     }
