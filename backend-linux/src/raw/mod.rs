@@ -206,63 +206,22 @@ fn check(ret: usize) -> Result<usize, Errno> {
     }
 }
 
-/// A system call with up to four arguments (unused ones zero).
+/// A system call with up to four arguments (unused ones zero): the
+/// five-argument call with a zero fifth, which a call of fewer arguments
+/// never reads.
 ///
 /// # Safety
 ///
 /// The call `nr` with these arguments must be sound: every pointer among them
 /// is valid for what that call reads and writes, and the call does not
 /// change the process in a way Rust relies on (memory maps, stacks).
-#[cfg(target_arch = "x86_64")]
 #[inline]
 unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize) -> usize {
-    let ret: usize;
-    // SAFETY: the x86_64 convention: number in rax, arguments in rdi, rsi,
-    // rdx, r10; the kernel clobbers rcx and r11 and restores the flags. The
-    // call's soundness is the caller's contract.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") nr as usize => ret,
-            in("rdi") a0,
-            in("rsi") a1,
-            in("rdx") a2,
-            in("r10") a3,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack, preserves_flags),
-        );
-    }
-    ret
+    // SAFETY: the caller's contract, which is `syscall5`'s.
+    unsafe { syscall5(nr, a0, a1, a2, a3, 0) }
 }
 
-/// A system call with up to four arguments (unused ones zero).
-///
-/// # Safety
-///
-/// As for the x86_64 version.
-#[cfg(target_arch = "aarch64")]
-#[inline]
-unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize) -> usize {
-    let ret: usize;
-    // SAFETY: the aarch64 convention: number in x8, arguments in x0..x3,
-    // result in x0, nothing else clobbered. The call's soundness is the
-    // caller's contract.
-    unsafe {
-        core::arch::asm!(
-            "svc 0",
-            in("x8") nr as usize,
-            inlateout("x0") a0 => ret,
-            in("x1") a1,
-            in("x2") a2,
-            in("x3") a3,
-            options(nostack, preserves_flags),
-        );
-    }
-    ret
-}
-
-/// A system call with five arguments.
+/// A system call with up to five arguments (unused ones zero).
 ///
 /// # Safety
 ///
@@ -271,7 +230,9 @@ unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize) -> usize
 #[inline]
 unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
     let ret: usize;
-    // SAFETY: as in `syscall4`, with the fifth argument in r8.
+    // SAFETY: the x86_64 convention: number in rax, arguments in rdi, rsi,
+    // rdx, r10, r8; the kernel clobbers rcx and r11 and restores the flags.
+    // The call's soundness is the caller's contract.
     unsafe {
         core::arch::asm!(
             "syscall",
@@ -289,7 +250,7 @@ unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usiz
     ret
 }
 
-/// A system call with five arguments.
+/// A system call with up to five arguments (unused ones zero).
 ///
 /// # Safety
 ///
@@ -298,7 +259,9 @@ unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usiz
 #[inline]
 unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
     let ret: usize;
-    // SAFETY: as in `syscall4`, with the fifth argument in x4.
+    // SAFETY: the aarch64 convention: number in x8, arguments in x0..x4,
+    // result in x0, nothing else clobbered. The call's soundness is the
+    // caller's contract.
     unsafe {
         core::arch::asm!(
             "svc 0",
