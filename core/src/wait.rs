@@ -159,11 +159,20 @@ impl Clock for StdClock {
 }
 
 /// Converts a relative timeout into an absolute deadline on `wait`'s clock,
-/// read once (STYLE.md 4, "Compute the deadline once"). `None` is no deadline.
-pub(crate) fn deadline_after<W: Wait>(
-    wait: &W,
-    timeout: Option<core::time::Duration>,
-) -> Option<u64> {
+/// read once (STYLE.md 4, "Compute the deadline once"), for blocking calls
+/// that wait in several rounds. `None` is no deadline; a timeout too long
+/// for the clock saturates.
+///
+/// ```
+/// use annulus::wait::{Spin, deadline_after};
+/// use core::time::Duration;
+///
+/// let spin = Spin::new(|| 1_000u64);
+/// assert_eq!(deadline_after(&spin, Some(Duration::from_micros(2))), Some(3_000));
+/// assert_eq!(deadline_after(&spin, None), None);
+/// assert_eq!(deadline_after(&spin, Some(Duration::MAX)), Some(u64::MAX));
+/// ```
+pub fn deadline_after<W: Wait>(wait: &W, timeout: Option<core::time::Duration>) -> Option<u64> {
     timeout.map(|t| {
         let nanos = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
         wait.now().saturating_add(nanos)

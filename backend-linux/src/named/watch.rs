@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 
-use annulus::wait::Wait;
+use annulus::wait::{Wait, deadline_after};
 
 use crate::Futex;
 
@@ -18,10 +18,7 @@ pub(crate) struct Deadline(Option<u64>);
 impl Deadline {
     /// `timeout` from now; `None` never ends.
     pub(crate) fn after(timeout: Option<Duration>) -> Self {
-        Deadline(timeout.map(|t| {
-            let nanos = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
-            Futex.now().saturating_add(nanos)
-        }))
+        Deadline(deadline_after(&Futex, timeout))
     }
 
     /// How long the next wait may take: a watch slice, or what is left.

@@ -249,11 +249,7 @@ impl Connection {
 /// The monotonic instant `timeout` from now (`None`: never), on the
 /// futex's clock.
 pub(super) fn deadline_after(timeout: Option<Duration>) -> Option<u64> {
-    timeout.map(|t| {
-        Futex
-            .now()
-            .saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
-    })
+    annulus::wait::deadline_after(&Futex, timeout)
 }
 
 /// Waits until `fd` is readable (or hung up), until `deadline` (`None`:
